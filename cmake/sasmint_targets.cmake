@@ -1,0 +1,37 @@
+# sasmint_cc_library / sasmint_cc_test / sasmint_cc_binary: keep every target uniform.
+# Warnings are errors on our own targets only, never on third-party headers.
+set(SASMINT_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter)
+
+function(sasmint_cc_library name)
+  cmake_parse_arguments(A "" "" "SRCS;DEPS;COPTS" ${ARGN})
+  add_library(${name} ${A_SRCS})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_compile_options(${name} PRIVATE ${SASMINT_WARNINGS} ${A_COPTS})
+  target_link_libraries(${name} PUBLIC ${A_DEPS})
+endfunction()
+
+function(sasmint_cc_binary name)
+  cmake_parse_arguments(A "" "" "SRCS;DEPS;COPTS" ${ARGN})
+  add_executable(${name} ${A_SRCS})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_compile_options(${name} PRIVATE ${SASMINT_WARNINGS} ${A_COPTS})
+  target_link_libraries(${name} PRIVATE ${A_DEPS})
+endfunction()
+
+# Tests run with the working directory set to tests/ so that testdata/ paths resolve; each test
+# also gets SASMINT_TESTDATA in its environment.
+function(sasmint_cc_test name)
+  cmake_parse_arguments(A "" "TIMEOUT" "SRCS;DEPS;LABELS;ENV" ${ARGN})
+  add_executable(${name} ${A_SRCS})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_compile_options(${name} PRIVATE ${SASMINT_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${A_DEPS} GTest::gmock GTest::gtest_main)
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES
+    TIMEOUT ${A_TIMEOUT}
+    LABELS "${A_LABELS}"
+    ENVIRONMENT "SASMINT_TESTDATA=${PROJECT_SOURCE_DIR}/tests/testdata;${A_ENV}")
+endfunction()

@@ -1,0 +1,185 @@
+#include "signer/encoding.h"
+
+#include <array>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "signer/crypto_backend.h"
+
+namespace sasmint {
+namespace {
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr char kHexUpper[] = "0123456789ABCDEF";
+
+constexpr std::array<int8_t, 256> MakeDecodeTable() {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(kAlphabet[i])] = static_cast<int8_t>(i);
+  return t;
+}
+constexpr std::array<int8_t, 256> kDecode = MakeDecodeTable();
+
+constexpr std::array<bool, 256> MakeUnreservedTable() {
+  std::array<bool, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  t['-'] = t['.'] = t['_'] = t['~'] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kUnreserved = MakeUnreservedTable();
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// DecodeInto decodes canonical base64 into `out` (sized by the caller to the decoded length).
+absl::Status DecodeInto(absl::string_view text, absl::string_view what, uint8_t* out,
+                        size_t* out_len) {
+  if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
+  if (text.size() % 4 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is not valid base64: length ",
+                                                   text.size(), " is not a multiple of 4"));
+  }
+  size_t pad = 0;
+  if (text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
+  const size_t body = text.size() - pad;
+  size_t n = 0;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < body; ++i) {
+    const int8_t v = kDecode[static_cast<uint8_t>(text[i])];
+    if (v < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " is not valid base64: ",
+                       text[i] == '=' ? "padding '=' before the end" : "invalid character",
+                       " at offset ", i));
+    }
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = static_cast<uint8_t>(acc >> bits);
+    }
+  }
+  // Canonical form: the bits left over after the last whole byte must be zero (RFC 4648 §3.5),
+  // so each key has exactly one accepted spelling.
+  if ((acc & ((1u << bits) - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not canonical base64: non-zero bits before the padding"));
+  }
+  acc = 0;
+  *out_len = n;
+  return absl::OkStatus();
+}
+
+size_t MaxDecodedSize(absl::string_view text) { return text.size() / 4 * 3; }
+
+}  // namespace
+
+void Base64EncodeTo(absl::Span<const uint8_t> data, char* out) {
+  size_t i = 0;
+  const size_t n = data.size();
+  for (; i + 3 <= n; i += 3) {
+    const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
+    *out++ = kAlphabet[v >> 18];
+    *out++ = kAlphabet[(v >> 12) & 63];
+    *out++ = kAlphabet[(v >> 6) & 63];
+    *out++ = kAlphabet[v & 63];
+  }
+  if (n - i == 1) {
+    const uint32_t v = uint32_t{data[i]} << 16;
+    *out++ = kAlphabet[v >> 18];
+    *out++ = kAlphabet[(v >> 12) & 63];
+    *out++ = '=';
+    *out++ = '=';
+  } else if (n - i == 2) {
+    const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8);
+    *out++ = kAlphabet[v >> 18];
+    *out++ = kAlphabet[(v >> 12) & 63];
+    *out++ = kAlphabet[(v >> 6) & 63];
+    *out++ = '=';
+  }
+}
+
+std::string Base64Encode(absl::Span<const uint8_t> data) {
+  std::string out(Base64EncodedSize(data.size()), '\0');
+  Base64EncodeTo(data, out.data());
+  return out;
+}
+
+absl::StatusOr<std::string> Base64Decode(absl::string_view text, absl::string_view what) {
+  std::string out(MaxDecodedSize(text), '\0');
+  size_t n = 0;
+  absl::Status s = DecodeInto(text, what, reinterpret_cast<uint8_t*>(out.data()), &n);
+  if (!s.ok()) return s;
+  out.resize(n);
+  return out;
+}
+
+absl::StatusOr<SecretBytes> DecodeBase64Key(absl::string_view text, absl::string_view what) {
+  SecretBytes scratch(MaxDecodedSize(text));
+  size_t n = 0;
+  absl::Status s =
+      DecodeInto(text, what, scratch.MutableReveal(SecretKeyAccess::Get()).data(), &n);
+  if (!s.ok()) return s;
+  if (n == scratch.size()) return scratch;
+  return SecretBytes::CopyFrom(scratch.Reveal(SecretKeyAccess::Get()).first(n));
+}
+
+absl::Status ValidateKeyLength(const SecretBytes& key, absl::string_view what) {
+  if (key.size() < kMinKeyBytes || key.size() > kMaxKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " decodes to ", key.size(),
+                                                   " bytes; IoT Hub keys are ", kMinKeyBytes,
+                                                   " to ", kMaxKeyBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+void PercentEncodeTo(absl::string_view text, std::string* out) {
+  for (const char ch : text) {
+    const auto c = static_cast<uint8_t>(ch);
+    if (kUnreserved[c]) {
+      out->push_back(ch);
+    } else {
+      const char esc[3] = {'%', kHexUpper[c >> 4], kHexUpper[c & 15]};
+      out->append(esc, 3);
+    }
+  }
+}
+
+std::string PercentEncode(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 4);
+  PercentEncodeTo(text, &out);
+  return out;
+}
+
+absl::StatusOr<std::string> PercentDecode(absl::string_view text, absl::string_view what) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out.push_back(text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": truncated %-escape at offset ", i));
+    }
+    const int hi = HexValue(text[i + 1]);
+    const int lo = HexValue(text[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": invalid %-escape at offset ", i));
+    }
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace sasmint

@@ -1,0 +1,37 @@
+// commands.h: the subcommands of the `sasmint` binary (contract: DESIGN.md §5).
+//
+//   sasmint serve   [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]
+//   sasmint token   --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])
+//                   --key B64 (--expiry UNIX | --ttl S) [--json]
+//   sasmint token   --id-scope SCOPE --registration ID --key B64 (--expiry UNIX | --ttl S)
+//   sasmint derive-key --group-key B64 --registration ID
+//   sasmint mint    --server ADDR --hub HOST --device ID [--module ID] [--ttl S] [--json]
+//
+// Each Run* function takes the arguments after the subcommand and returns the process exit
+// code: 0 success, 1 a runtime failure (server unreachable, RPC error, load failure), 2 bad
+// usage or input. Output goes to stdout; errors are one line on stderr.
+#ifndef SASMINT_SERVICE_CLI_COMMANDS_H_
+#define SASMINT_SERVICE_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace sasmint::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+int RunToken(const std::vector<std::string>& args);
+int RunDeriveKey(const std::vector<std::string>& args);
+int RunMint(const std::vector<std::string>& args);
+// RunServe blocks SIGINT and SIGTERM before starting any thread, serves until one arrives, then
+// shuts down gracefully and returns 0.
+int RunServe(const std::vector<std::string>& args);
+
+// Main dispatches argv to a subcommand.
+int Main(int argc, char** argv);
+
+}  // namespace sasmint::cli
+
+#endif  // SASMINT_SERVICE_CLI_COMMANDS_H_

@@ -1,0 +1,48 @@
+// token_service.h: the gRPC TokenService and KeyAdmin services (callback API).
+//
+// TokenServiceImpl translates sasmint.v1 protobuf requests into MintRequests, mints them with a
+// Minter against the KeyStore's current snapshot, and translates results back. It never blocks
+// inside a reactor. StreamTokens and VerifyToken answer UNIMPLEMENTED until their issues land.
+// Thread-safe: gRPC calls it from many threads; it holds no mutable state of its own.
+#ifndef SASMINT_SERVICE_TOKEN_SERVICE_H_
+#define SASMINT_SERVICE_TOKEN_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "sasmint/v1/sasmint.grpc.pb.h"
+#include "service/clock.h"
+#include "service/keystore/key_store.h"
+#include "service/minter.h"
+
+namespace sasmint {
+
+// ToMintRequest converts one protobuf request; INVALID_ARGUMENT if it has no scope or an
+// unknown key slot. Field contents are validated later by Minter::Mint.
+absl::StatusOr<MintRequest> ToMintRequest(const v1::MintTokenRequest& request);
+
+// ToGrpcStatus converts an absl::Status to a grpc::Status with the same code and message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class TokenServiceImpl final : public v1::TokenService::CallbackService {
+ public:
+  // The store and clock must outlive the service.
+  TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options)
+      : store_(store), clock_(clock), minter_(options) {}
+
+  grpc::ServerUnaryReactor* MintToken(grpc::CallbackServerContext* context,
+                                      const v1::MintTokenRequest* request,
+                                      v1::MintTokenResponse* response) override;
+  grpc::ServerUnaryReactor* MintTokens(grpc::CallbackServerContext* context,
+                                       const v1::MintTokensRequest* request,
+                                       v1::MintTokensResponse* response) override;
+
+ private:
+  const KeyStore* store_;
+  const Clock* clock_;
+  Minter minter_;
+};
+
+}  // namespace sasmint
+
+#endif  // SASMINT_SERVICE_TOKEN_SERVICE_H_

@@ -345,7 +345,8 @@ int Main(int argc, char** argv) {
     std::cout << kUsage;
     return kExitOk;
   }
-  std::cerr << "sasmint: unknown command '" << command << "'\n" << kUsage;
+  std::cerr << "sasmint: unknown command '" << command << "' (commands: serve, token, derive-key, "
+               "mint; 'sasmint help' for flags)\n";
   return kExitUsage;
 }
 

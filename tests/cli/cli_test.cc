@@ -1,0 +1,289 @@
+// Tests of the `sasmint` binary as users and scripts run it: real processes, real files, a real
+// server on a loopback port. SASMINT_BIN names the binary (set by CMake).
+#include <signal.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/vector_file.h"
+
+namespace sasmint {
+namespace {
+
+using ::sasmint::testing::ChildProcess;
+using ::sasmint::testing::IsOk;
+using ::sasmint::testing::ProcessResult;
+using ::sasmint::testing::RunProcess;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr char kHub[] = "iot-hub-for-test.azure-devices.net";
+
+std::string Bin() {
+  const char* bin = std::getenv("SASMINT_BIN");
+  return bin != nullptr ? bin : "sasmint";
+}
+
+ProcessResult Sasmint(std::vector<std::string> args) {
+  args.insert(args.begin(), Bin());
+  auto result = RunProcess(args);
+  EXPECT_THAT(result, IsOk());
+  return result.value_or(ProcessResult{});
+}
+
+// ExpectUsageError checks the contract for bad input: exit code 2, nothing on stdout, exactly
+// one line on stderr that contains `message`.
+void ExpectUsageError(const ProcessResult& r, absl::string_view message) {
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr(message));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(CliTokenTest, EveryPublishedTokenVectorByteForByte) {
+  auto blocks = testing::ReadVectorFile(testing::TestDataPath("sas_tokens.txt"));
+  ASSERT_THAT(blocks, IsOk());
+  int checked = 0;
+  for (const auto& block : *blocks) {
+    const std::string kind = block.GetOr("Kind", "");
+    if (kind != "device" && kind != "policy" && kind != "derive") continue;
+    SCOPED_TRACE(block.source);
+    ProcessResult r;
+    if (kind == "derive") {
+      r = Sasmint({"derive-key", "--group-key", block.GetOr("GroupKey", ""), "--registration",
+                   block.GetOr("Registration", "")});
+      EXPECT_EQ(r.out, block.GetOr("DerivedKey", "") + "\n");
+    } else {
+      std::vector<std::string> args = {"token", "--hub", block.GetOr("Hub", ""), "--key",
+                                       block.GetOr("Key", ""), "--expiry", block.GetOr("Expiry", "")};
+      if (kind == "device") {
+        args.insert(args.end(), {"--device", block.GetOr("Device", "")});
+      } else {
+        args.insert(args.end(), {"--policy", block.GetOr("Policy", "")});
+        if (block.Has("Resource")) args.insert(args.end(), {"--resource", block.GetOr("Resource", "")});
+      }
+      r = Sasmint(args);
+      EXPECT_EQ(r.out, block.GetOr("Token", "") + "\n");
+    }
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    ++checked;
+  }
+  EXPECT_GE(checked, 5);
+}
+
+TEST(CliTokenTest, FlagEqualsValueFormsAndIdsStartingWithDash) {
+  const ProcessResult spaced = Sasmint({"token", "--hub", kHub, "--device", "-dev", "--key", kKey,
+                                        "--expiry", "1471940363"});
+  const ProcessResult equals = Sasmint({"token", "--hub=" + std::string(kHub), "--device=-dev",
+                                        std::string("--key=") + kKey, "--expiry=1471940363"});
+  ASSERT_EQ(spaced.exit_code, 0) << spaced.err;
+  EXPECT_EQ(spaced.out, equals.out);
+  EXPECT_THAT(spaced.out, StartsWith(absl::StrCat("SharedAccessSignature sr=", kHub,
+                                                  "%2Fdevices%2F-dev&sig=")));
+  const ProcessResult module = Sasmint({"token", "--hub", kHub, "--device", "d", "--module", "m",
+                                        "--key", kKey, "--expiry", "1471940363"});
+  EXPECT_THAT(module.out, HasSubstr("%2Fdevices%2Fd%2Fmodules%2Fm&sig="));
+  const ProcessResult dps = Sasmint({"token", "--id-scope", "0ne00000001", "--registration",
+                                     "reg-1", "--key", kKey, "--expiry", "1471940363"});
+  EXPECT_EQ(dps.exit_code, 0) << dps.err;
+  EXPECT_THAT(dps.out, StartsWith("SharedAccessSignature sr=0ne00000001%2Fregistrations%2Freg-1&sig="));
+  EXPECT_THAT(dps.out, HasSubstr("&se=1471940363&skn=registration\n"));
+}
+
+TEST(CliTokenTest, TtlIsRelativeToNow) {
+  const ProcessResult r =
+      Sasmint({"token", "--hub", kHub, "--device", "d", "--key", kKey, "--ttl", "600", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const size_t at = r.out.find("\"expires_at\":");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const int64_t expiry = std::strtoll(r.out.c_str() + at + 13, nullptr, 10);
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  EXPECT_GE(expiry, now + 590);
+  EXPECT_LE(expiry, now + 601);
+}
+
+TEST(CliTokenTest, BadInputIsOneLineAndExitCodeTwo) {
+  const std::string long_id(129, 'a');
+  const std::string max_id(128, 'a');
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"token", "--hub", kHub, "--device", "d", "--key", "not base64!", "--expiry", "1"},
+       "--key is not valid base64"},
+      {{"token", "--hub", kHub, "--device", "d", "--key", "c2hvcnQ=", "--expiry", "1"},
+       "decodes to 5 bytes"},
+      {{"token", "--hub", kHub, "--device", "", "--key", kKey, "--expiry", "1"},
+       "device ID is empty"},
+      {{"token", "--hub", kHub, "--device", long_id, "--key", kKey, "--expiry", "1"},
+       "129 characters long"},
+      {{"token", "--hub", kHub, "--device", "a/b", "--key", kKey, "--expiry", "1"},
+       "'/' at offset 1, which IoT Hub does not allow"},
+      {{"token", "--hub", kHub, "--device", "caf\xC3\xA9", "--key", kKey, "--expiry", "1"},
+       "byte 0xc3"},
+      {{"token", "--hub", kHub, "--device", "d", "--key", kKey}, "no expiry"},
+      {{"token", "--hub", kHub, "--device", "d", "--key", kKey, "--expiry", "soon"},
+       "--expiry must be an integer"},
+      {{"token", "--hub", kHub, "--device", "d", "--key", kKey, "--expiry", "1", "--ttl", "5"},
+       "not both"},
+      {{"token", "--hub", kHub, "--device", "d", "--expiry", "1"}, "missing --key"},
+      {{"token", "--device", "d", "--key", kKey, "--expiry", "1"}, "missing --hub"},
+      {{"token", "--hub", kHub, "--device", "d", "--key", kKey, "--expiry", "1", "--bogus", "x"},
+       "unknown flag --bogus"},
+      {{"token", "--hub", kHub, "--device", "d", "--device", "e", "--key", kKey, "--expiry", "1"},
+       "given twice"},
+      {{"token", "--hub", kHub, "--device"}, "needs a value"},
+      {{"token", "--hub", "bad host", "--device", "d", "--key", kKey, "--expiry", "1"},
+       "hub host name"},
+      {{"derive-key", "--group-key", "%%%%", "--registration", "r"}, "--group-key is not valid"},
+      {{"derive-key", "--group-key", kKey, "--registration", "bad id!"}, "registration ID"},
+      {{"derive-key", "--group-key", kKey}, "missing --registration"},
+      {{"mint", "--hub", kHub, "--device", "d"}, "missing --server"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrJoin(c.args, " "));
+    const ProcessResult r = Sasmint(c.args);
+    ExpectUsageError(r, c.message);
+    // Errors about the key never echo it.
+    EXPECT_THAT(r.err, Not(HasSubstr(kKey)));
+  }
+  const ProcessResult ok_128 =
+      Sasmint({"token", "--hub", kHub, "--device", max_id, "--key", kKey, "--expiry", "1"});
+  EXPECT_EQ(ok_128.exit_code, 0) << ok_128.err;
+}
+
+TEST(CliTokenTest, UnknownCommandAndHelp) {
+  ExpectUsageError(Sasmint({"frobnicate"}), "unknown command");
+  const ProcessResult help = Sasmint({"help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("derive-key"));
+}
+
+std::string ExportLine(absl::string_view id, absl::string_view module = "") {
+  return absl::StrCat(R"({"id":")", id, R"(",)",
+                      module.empty() ? "" : absl::StrCat(R"("moduleId":")", module, R"(",)"),
+                      R"("status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":")",
+                      kKey, R"(","secondaryKey":")", kKey, R"("}}})", "\n");
+}
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::MakeTempDir(); }
+
+  // StartServer runs `sasmint serve ARGS --listen 127.0.0.1:0 --port-file F` and returns the
+  // port once it is listening.
+  std::string StartServer(std::vector<std::string> args) {
+    const std::string port_file = dir_ + "/port";
+    args.insert(args.begin(), {Bin(), "serve"});
+    args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file});
+    auto child = ChildProcess::Start(args, dir_);
+    EXPECT_THAT(child, IsOk());
+    server_.emplace(*std::move(child));
+    auto port = testing::WaitForFile(port_file, absl::Seconds(30));
+    EXPECT_THAT(port, IsOk()) << server_->ReadStderr();
+    return std::string(absl::StripAsciiWhitespace(port.value_or("0")));
+  }
+
+  std::string dir_;
+  std::optional<ChildProcess> server_;
+};
+
+TEST_F(ServeTest, MintOverGrpcEqualsOfflineTokenAndStopsCleanlyOnSigterm) {
+  const std::string devices = dir_ + "/devices.json";
+  testing::WriteFile(devices, ExportLine("dev1") + ExportLine("dev1", "m1") + ExportLine("-dash"));
+  const std::string port = StartServer({"--hub", kHub, "--devices", devices});
+  const std::string server = "127.0.0.1:" + port;
+
+  for (const std::vector<std::string>& who :
+       {std::vector<std::string>{"--device", "dev1"},
+        std::vector<std::string>{"--device", "dev1", "--module", "m1"},
+        std::vector<std::string>{"--device=-dash"}}) {
+    std::vector<std::string> args = {"mint", "--server", server, "--hub", kHub, "--ttl", "900",
+                                     "--json"};
+    args.insert(args.end(), who.begin(), who.end());
+    const ProcessResult minted = Sasmint(args);
+    ASSERT_EQ(minted.exit_code, 0) << minted.err;
+    const size_t at = minted.out.find("\"expires_at\":");
+    ASSERT_NE(at, std::string::npos);
+    const std::string expiry = absl::StrCat(std::strtoll(minted.out.c_str() + at + 13, nullptr, 10));
+    std::vector<std::string> offline = {"token", "--hub", kHub, "--key", kKey, "--expiry", expiry};
+    offline.insert(offline.end(), who.begin(), who.end());
+    const ProcessResult expected = Sasmint(offline);
+    ASSERT_EQ(expected.exit_code, 0) << expected.err;
+    const std::string token(absl::StripSuffix(expected.out, "\n"));
+    EXPECT_THAT(minted.out, HasSubstr(absl::StrCat("{\"token\":\"", token, "\"")));
+  }
+  // Plain output is the token alone on one line.
+  const ProcessResult plain = Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "dev1"});
+  EXPECT_EQ(plain.exit_code, 0);
+  EXPECT_THAT(plain.out, StartsWith("SharedAccessSignature sr="));
+  EXPECT_EQ(std::count(plain.out.begin(), plain.out.end(), '\n'), 1);
+
+  const ProcessResult unknown = Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "ghost"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
+
+  server_->Signal(SIGTERM);
+  auto code = server_->Wait(absl::Seconds(20));
+  ASSERT_THAT(code, IsOk());
+  EXPECT_EQ(*code, 0);
+  const std::string log = server_->ReadStderr();
+  EXPECT_THAT(log, HasSubstr(R"("msg":"serving")"));
+  EXPECT_THAT(log, HasSubstr(R"("msg":"stopped")"));
+  EXPECT_THAT(log, Not(HasSubstr(kKey)));
+  // Every log line is one JSON object.
+  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+    EXPECT_THAT(std::string(line), StartsWith("{\"ts\":"));
+    EXPECT_EQ(line.back(), '}');
+  }
+}
+
+TEST_F(ServeTest, DemoServesItsDevicesOnLoopbackAndStopsOnSigint) {
+  const std::string port = StartServer({"--demo"});
+  const ProcessResult r = Sasmint({"mint", "--server", "127.0.0.1:" + port, "--hub",
+                                   "sasmint-demo.azure-devices.net", "--device", "demo-device-1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, StartsWith("SharedAccessSignature sr=sasmint-demo.azure-devices.net%2Fdevices%2Fdemo-device-1&sig="));
+  const ProcessResult disabled = Sasmint({"mint", "--server", "127.0.0.1:" + port, "--hub",
+                                          "sasmint-demo.azure-devices.net", "--device", "demo-disabled"});
+  EXPECT_EQ(disabled.exit_code, 1);
+  EXPECT_THAT(disabled.err, HasSubstr("FAILED_PRECONDITION"));
+  server_->Signal(SIGINT);
+  auto code = server_->Wait(absl::Seconds(20));
+  ASSERT_THAT(code, IsOk());
+  EXPECT_EQ(*code, 0);
+}
+
+TEST(ServeErrorsTest, MalformedExportFailsWithLineNumberAndNeverCrashes) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string devices = dir + "/devices.json";
+  testing::WriteFile(devices, ExportLine("a") + ExportLine("b") + "{\"id\": \"c\", \n");
+  const ProcessResult r = Sasmint({"serve", "--listen", "127.0.0.1:0", "--hub", kHub, "--devices", devices});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(devices + ":3: malformed JSON"));
+  EXPECT_THAT(r.err, Not(HasSubstr(kKey)));
+
+  const ProcessResult missing =
+      Sasmint({"serve", "--listen", "127.0.0.1:0", "--hub", kHub, "--devices", dir + "/nope"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("cannot open"));
+
+  ExpectUsageError(Sasmint({"serve", "--demo", "--listen", "0.0.0.0:0"}), "loopback only");
+  ExpectUsageError(Sasmint({"serve", "--listen", "127.0.0.1:0"}), "--devices");
+}
+
+}  // namespace
+}  // namespace sasmint

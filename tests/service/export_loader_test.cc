@@ -1,0 +1,181 @@
+#include "service/keystore/export_loader.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "signer/encoding.h"
+#include "signer/sas_token.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/subprocess.h"
+
+namespace sasmint {
+namespace {
+
+using ::sasmint::testing::IsOk;
+using ::sasmint::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kHub[] = "hub.azure-devices.net";
+constexpr char kKeyA[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr char kKeyB[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+
+std::string Line(absl::string_view id, absl::string_view primary = kKeyA,
+                 absl::string_view status = "enabled", absl::string_view extra = "") {
+  return absl::StrCat(R"({"id":")", id, R"(","status":")", status, R"(",)", extra,
+                      R"("authentication":{"type":"sas","symmetricKey":{"primaryKey":")", primary,
+                      R"(","secondaryKey":")", kKeyB,
+                      R"("},"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null}},)",
+                      R"("etag":"AAAA","cloudToDeviceMessageCount":0})");
+}
+
+TEST(ExportLoaderTest, LoadsDevicesModulesStatusAndThumbprints) {
+  const std::string text = absl::StrCat(
+      Line("dev1"), "\n", Line("dev1", kKeyB, "enabled", R"("moduleId":"m1",)"), "\n",
+      Line("off", kKeyA, "disabled"), "\n",
+      R"({"id":"x509dev","status":"enabled","authentication":{"type":"selfSigned","symmetricKey":{"primaryKey":null,"secondaryKey":null},"x509Thumbprint":{"primaryThumbprint":"AB12","secondaryThumbprint":"CD34"}}})",
+      "\n");
+  IdentityTable table;
+  ASSERT_THAT(LoadExportText(text, "devices.json", kHub, &table), IsOk());
+  EXPECT_EQ(table.size(), 4u);
+  EXPECT_TRUE(table.ServesHub(kHub));
+  EXPECT_FALSE(table.ServesHub("other.azure-devices.net"));
+
+  const KeyEntry* dev = table.Find(kHub, "dev1", "");
+  ASSERT_NE(dev, nullptr);
+  EXPECT_EQ(dev->status, IdentityStatus::kEnabled);
+  ASSERT_TRUE(dev->primary.has_value());
+  ASSERT_TRUE(dev->secondary.has_value());
+  EXPECT_EQ(dev->source, "devices.json:1");
+  EXPECT_EQ(dev->encoded_resource, "hub.azure-devices.net%2Fdevices%2Fdev1");
+  // The stored midstates sign exactly as the key would.
+  const auto key = DecodeBase64Key(kKeyA);
+  ASSERT_THAT(key, IsOk());
+  const HmacKey expected = HmacKey::FromSecret(*key);
+  const uint8_t msg[] = {'x'};
+  EXPECT_EQ(dev->primary->hmac.Sign(msg), expected.Sign(msg));
+  EXPECT_EQ(dev->primary->fingerprint, expected.Fingerprint());
+
+  const KeyEntry* module = table.Find(kHub, "dev1", "m1");
+  ASSERT_NE(module, nullptr);
+  EXPECT_EQ(module->encoded_resource, "hub.azure-devices.net%2Fdevices%2Fdev1%2Fmodules%2Fm1");
+  EXPECT_NE(module->primary->fingerprint, dev->primary->fingerprint);
+
+  EXPECT_EQ(table.Find(kHub, "off", "")->status, IdentityStatus::kDisabled);
+  const KeyEntry* x509 = table.Find(kHub, "x509dev", "");
+  ASSERT_NE(x509, nullptr);
+  EXPECT_FALSE(x509->primary.has_value());
+  EXPECT_EQ(x509->auth_type, "selfSigned");
+  EXPECT_EQ(x509->primary_thumbprint, "AB12");
+  EXPECT_EQ(x509->secondary_thumbprint, "CD34");
+  EXPECT_EQ(table.Find(kHub, "nobody", ""), nullptr);
+  EXPECT_EQ(table.Find("other.azure-devices.net", "dev1", ""), nullptr);
+}
+
+TEST(ExportLoaderTest, AcceptsBomCrlfAndBlankLines) {
+  const std::string text =
+      absl::StrCat("\xEF\xBB\xBF", Line("a"), "\r\n\r\n   \n", Line("b"), "\r\n\n", Line("c"));
+  IdentityTable table;
+  ASSERT_THAT(LoadExportText(text, "f", kHub, &table), IsOk());
+  EXPECT_EQ(table.size(), 3u);
+  EXPECT_EQ(table.Find(kHub, "b", "")->source, "f:4");
+}
+
+TEST(ExportLoaderTest, EveryAllowedSpecialCharacterAnd128CharacterIds) {
+  const std::string special = "a-:.+%_#*?!(),=@;$'z";
+  const std::string long_id(128, 'x');
+  IdentityTable table;
+  ASSERT_THAT(LoadExportText(absl::StrCat(Line(special), "\n", Line(long_id)), "f", kHub, &table),
+              IsOk());
+  const KeyEntry* e = table.Find(kHub, special, "");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->encoded_resource,
+            EncodedResource(TokenScope::Device(kHub, special)));
+  EXPECT_NE(table.Find(kHub, long_id, ""), nullptr);
+}
+
+struct BadCase {
+  std::string name;
+  std::string text;
+  absl::StatusCode code;
+  std::string message;
+};
+
+TEST(ExportLoaderTest, RejectsMalformedInputWithFileAndLine) {
+  const std::vector<BadCase> cases = {
+      {"truncated json", Line("a") + "\n" + R"({"id":"b","status":)", absl::StatusCode::kInvalidArgument,
+       "devices.json:2: malformed JSON"},
+      {"not an object", "[1,2]", absl::StatusCode::kInvalidArgument, "devices.json:1: line is not a JSON object"},
+      {"missing id", R"({"status":"enabled"})", absl::StatusCode::kInvalidArgument, "devices.json:1: missing id"},
+      {"id not string", R"({"id":5})", absl::StatusCode::kInvalidArgument, "id must be a string"},
+      {"bad status", Line("a", kKeyA, "sleeping"), absl::StatusCode::kInvalidArgument,
+       "status must be"},
+      {"bad base64", Line("a", "not*base64*key*AAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+       absl::StatusCode::kInvalidArgument, "devices.json:1: primary key is not valid base64"},
+      {"short key", Line("a", "c2hvcnQ="), absl::StatusCode::kInvalidArgument,
+       "primary key decodes to 5 bytes"},
+      {"long key", Line("a", Base64Encode(std::vector<uint8_t>(65, 7))),
+       absl::StatusCode::kInvalidArgument, "decodes to 65 bytes"},
+      {"id too long", Line(std::string(129, 'x')), absl::StatusCode::kInvalidArgument,
+       "129 characters"},
+      {"slash in id", Line("a/b"), absl::StatusCode::kInvalidArgument, "'/' at offset 1"},
+      {"sas without keys", R"({"id":"a","authentication":{"type":"sas","symmetricKey":{"primaryKey":null}}})",
+       absl::StatusCode::kInvalidArgument, "neither primaryKey nor secondaryKey"},
+      {"duplicate", Line("a") + "\n" + Line("b") + "\n" + Line("a"),
+       absl::StatusCode::kAlreadyExists, "devices.json:3: duplicate identity"},
+  };
+  for (const BadCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    IdentityTable table;
+    EXPECT_THAT(LoadExportText(c.text, "devices.json", kHub, &table),
+                StatusIs(c.code, HasSubstr(c.message)));
+  }
+}
+
+TEST(ExportLoaderTest, ErrorsNeverContainKeyText) {
+  // A key that is almost valid: the error must point at it without echoing it.
+  const std::string bad_key = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6r!=";
+  IdentityTable table;
+  const absl::Status s = LoadExportText(Line("a", bad_key), "f", kHub, &table);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
+                          AllOf(HasSubstr("offset 42"), Not(HasSubstr("MVZ")),
+                                Not(HasSubstr(kKeyB)))));
+}
+
+TEST(ExportLoaderTest, ReadsRealFilesAndReportsMissingOnes) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string path = dir + "/export.json";
+  testing::WriteFile(path, absl::StrCat(Line("d1"), "\n", Line("d2"), "\n"));
+  IdentityTable table;
+  ASSERT_THAT(LoadExportFile(path, kHub, &table), IsOk());
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.Find(kHub, "d2", "")->source, path + ":2");
+
+  IdentityTable missing;
+  EXPECT_THAT(LoadExportFile(dir + "/nope.json", kHub, &missing),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope.json")));
+  IdentityTable bad_hub;
+  EXPECT_THAT(LoadExportFile(path, "bad hub", &bad_hub),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hub host name")));
+}
+
+TEST(KeyStoreTest, SnapshotsSurvivePublish) {
+  KeyStore store;
+  EXPECT_EQ(store.Snapshot(), nullptr);
+  auto first = std::make_shared<IdentityTable>();
+  ASSERT_THAT(LoadExportText(Line("a"), "f", kHub, first.get()), IsOk());
+  store.Publish(first);
+  const std::shared_ptr<const IdentityTable> held = store.Snapshot();
+  auto second = std::make_shared<IdentityTable>();
+  ASSERT_THAT(LoadExportText(Line("b"), "f", kHub, second.get()), IsOk());
+  store.Publish(second);
+  EXPECT_NE(held->Find(kHub, "a", ""), nullptr);  // the reader's snapshot is unchanged
+  EXPECT_EQ(store.Snapshot()->Find(kHub, "a", ""), nullptr);
+  EXPECT_NE(store.Snapshot()->Find(kHub, "b", ""), nullptr);
+}
+
+}  // namespace
+}  // namespace sasmint

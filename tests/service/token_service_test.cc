@@ -1,0 +1,258 @@
+// Integration tests: a real server on a loopback port, called through a real channel.
+#include "service/token_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.pb.h"
+#include "gtest/gtest.h"
+#include "sasmint/v1/sasmint.grpc.pb.h"
+#include "service/keystore/export_loader.h"
+#include "service/server.h"
+#include "signer/encoding.h"
+#include "tests/testing/status_matchers.h"
+
+namespace sasmint {
+namespace {
+
+using ::sasmint::testing::IsOk;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+
+constexpr char kHub[] = "hub.azure-devices.net";
+constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr int64_t kNow = 1700000000;
+
+class TokenServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    auto server = Server::Start(options, &store_, &clock_);
+    ASSERT_THAT(server, IsOk());
+    server_ = *std::move(server);
+    ASSERT_GT(server_->port(), 0);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::TokenService::NewStub(channel_);
+  }
+
+  void LoadKeys() {
+    std::string text;
+    for (int i = 0; i < 10; ++i) {
+      absl::StrAppend(&text, R"({"id":"dev)", i, R"(","status":"enabled","authentication":{"symmetricKey":{"primaryKey":")",
+                      kKey, R"("}}})", "\n");
+    }
+    absl::StrAppend(&text, R"({"id":"dev0","moduleId":"mod","authentication":{"symmetricKey":{"primaryKey":")",
+                    kKey, R"("}}})", "\n");
+    absl::StrAppend(&text, R"({"id":"off","status":"disabled","authentication":{"symmetricKey":{"primaryKey":")",
+                    kKey, R"("}}})", "\n");
+    auto table = std::make_shared<IdentityTable>();
+    ASSERT_THAT(LoadExportText(text, "test", kHub, table.get()), IsOk());
+    store_.Publish(std::move(table));
+    server_->SetServing(true);
+  }
+
+  static std::string Expected(const TokenScope& scope, int64_t expiry) {
+    auto key = DecodeBase64Key(kKey);
+    auto token = BuildToken(scope, HmacKey::FromSecret(*key), expiry);
+    EXPECT_THAT(token, IsOk());
+    return token.value_or("");
+  }
+
+  static v1::MintTokenRequest DeviceRequest(absl::string_view device, absl::string_view module = "") {
+    v1::MintTokenRequest r;
+    r.mutable_identity()->set_hub(kHub);
+    r.mutable_identity()->set_device_id(std::string(device));
+    r.mutable_identity()->set_module_id(std::string(module));
+    return r;
+  }
+
+  grpc::Status Mint(const v1::MintTokenRequest& request, v1::MintTokenResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub_->MintToken(&context, request, response);
+  }
+
+  grpc::Status MintBatch(const v1::MintTokensRequest& request, v1::MintTokensResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub_->MintTokens(&context, request, response);
+  }
+
+  grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& service) {
+    auto health = grpc::health::v1::Health::NewStub(channel_);
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    const grpc::Status s = health->Check(&context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.status();
+  }
+
+  FakeClock clock_{absl::FromUnixSeconds(kNow)};
+  KeyStore store_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::TokenService::Stub> stub_;
+};
+
+TEST_F(TokenServiceTest, MintedTokenEqualsSignerTokenByteForByte) {
+  LoadKeys();
+  v1::MintTokenResponse response;
+  v1::MintTokenRequest request = DeviceRequest("dev3");
+  request.set_ttl_seconds(900);
+  const grpc::Status s = Mint(request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.server_time(), kNow);
+  EXPECT_EQ(response.expires_at(), kNow + 900);
+  EXPECT_EQ(response.token(), Expected(TokenScope::Device(kHub, "dev3"), kNow + 900));
+  EXPECT_GE(response.renew_after(), kNow + 630);
+  EXPECT_LE(response.renew_after(), kNow + 765);
+  EXPECT_EQ(response.key_slot(), v1::KEY_SLOT_PRIMARY);
+
+  v1::MintTokenResponse module;
+  ASSERT_TRUE(Mint(DeviceRequest("dev0", "mod"), &module).ok());
+  EXPECT_EQ(module.token(), Expected(TokenScope::Module(kHub, "dev0", "mod"), kNow + 3600));
+}
+
+TEST_F(TokenServiceTest, StatusCodes) {
+  LoadKeys();
+  v1::MintTokenResponse response;
+  EXPECT_EQ(Mint(DeviceRequest("ghost"), &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::MintTokenRequest other_hub = DeviceRequest("dev1");
+  other_hub.mutable_identity()->set_hub("elsewhere.azure-devices.net");
+  EXPECT_EQ(Mint(other_hub, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Mint(DeviceRequest("off"), &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  const grpc::Status no_scope = Mint(v1::MintTokenRequest(), &response);
+  EXPECT_EQ(no_scope.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(no_scope.error_message(), HasSubstr("no scope"));
+  EXPECT_EQ(Mint(DeviceRequest("bad/id"), &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::MintTokenRequest bad_slot = DeviceRequest("dev1");
+  bad_slot.set_key_slot(static_cast<v1::KeySlot>(42));
+  EXPECT_EQ(Mint(bad_slot, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::MintTokenRequest secondary = DeviceRequest("dev1");
+  secondary.set_key_slot(v1::KEY_SLOT_SECONDARY);
+  EXPECT_EQ(Mint(secondary, &response).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(TokenServiceTest, UnavailableAndNotServingUntilKeysAreLoaded) {
+  v1::MintTokenResponse response;
+  EXPECT_EQ(Mint(DeviceRequest("dev1"), &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Health(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Health("sasmint.v1.TokenService"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  LoadKeys();
+  EXPECT_EQ(Health(""), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(Health("sasmint.v1.TokenService"), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_TRUE(Mint(DeviceRequest("dev1"), &response).ok());
+}
+
+TEST_F(TokenServiceTest, BatchOfThousandWithBadItemsKeepsOrder) {
+  LoadKeys();
+  v1::MintTokensRequest request;
+  request.set_batch_id(77);
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 100 == 7) {
+      *request.add_requests() = DeviceRequest("ghost");
+    } else if (i % 100 == 13) {
+      request.add_requests();  // no scope
+    } else if (i % 100 == 42) {
+      *request.add_requests() = DeviceRequest("off");
+    } else {
+      *request.add_requests() = DeviceRequest(absl::StrCat("dev", i % 10));
+    }
+  }
+  v1::MintTokensResponse response;
+  const grpc::Status s = MintBatch(request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.batch_id(), 77u);
+  ASSERT_EQ(response.results_size(), 1000);
+  for (int i = 0; i < 1000; ++i) {
+    SCOPED_TRACE(i);
+    const v1::MintResult& r = response.results(i);
+    if (i % 100 == 7) {
+      ASSERT_TRUE(r.has_error());
+      EXPECT_EQ(r.error().code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+      EXPECT_THAT(r.error().message(), HasSubstr("ghost"));
+    } else if (i % 100 == 13) {
+      ASSERT_TRUE(r.has_error());
+      EXPECT_EQ(r.error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    } else if (i % 100 == 42) {
+      ASSERT_TRUE(r.has_error());
+      EXPECT_EQ(r.error().code(), static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+    } else {
+      ASSERT_TRUE(r.has_token());
+      EXPECT_EQ(r.token().token(),
+                Expected(TokenScope::Device(kHub, absl::StrCat("dev", i % 10)), kNow + 3600));
+    }
+  }
+}
+
+TEST_F(TokenServiceTest, OversizedBatchFailsWhole) {
+  LoadKeys();
+  v1::MintTokensRequest request;
+  for (int i = 0; i < 10001; ++i) *request.add_requests() = DeviceRequest("dev1");
+  v1::MintTokensResponse response;
+  const grpc::Status s = MintBatch(request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("exceeds the maximum of 10000"));
+  request.mutable_requests()->RemoveLast();
+  EXPECT_TRUE(MintBatch(request, &response).ok());
+  EXPECT_EQ(response.results_size(), 10000);
+}
+
+TEST_F(TokenServiceTest, EmptyBatchIsAnswered) {
+  LoadKeys();
+  v1::MintTokensResponse response;
+  EXPECT_TRUE(MintBatch(v1::MintTokensRequest(), &response).ok());
+  EXPECT_EQ(response.results_size(), 0);
+}
+
+TEST_F(TokenServiceTest, NotYetImplementedMethodsSayUnimplemented) {
+  LoadKeys();
+  grpc::ClientContext context;
+  v1::VerifyTokenRequest request;
+  v1::VerifyTokenResponse response;
+  EXPECT_EQ(stub_->VerifyToken(&context, request, &response).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  auto admin = v1::KeyAdmin::NewStub(channel_);
+  grpc::ClientContext admin_context;
+  v1::ListKeysResponse list;
+  EXPECT_EQ(admin->ListKeys(&admin_context, v1::ListKeysRequest(), &list).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(TokenServiceTest, ReflectionListsTheServices) {
+  // The method path of grpc.reflection.v1alpha.ServerReflection, with our wire-compatible
+  // messages (see protos/grpc/reflection/v1alpha/reflection.proto).
+  const grpc::internal::RpcMethod method(
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      grpc::internal::RpcMethod::BIDI_STREAMING, channel_);
+  grpc::ClientContext context;
+  using Request = sasmint::testing::reflection::ServerReflectionRequest;
+  using Response = sasmint::testing::reflection::ServerReflectionResponse;
+  std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> stream(
+      grpc::internal::ClientReaderWriterFactory<Request, Response>::Create(channel_.get(), method,
+                                                                           &context));
+  Request request;
+  request.set_list_services("");
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  Response response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::vector<std::string> names;
+  for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"sasmint.v1.TokenService", "sasmint.v1.KeyAdmin",
+                                              "grpc.health.v1.Health"}));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace sasmint

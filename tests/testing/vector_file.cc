@@ -16,7 +16,9 @@
 namespace sasmint::testing {
 namespace {
 
-bool IsNameChar(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; }
+bool IsNameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+}
 
 bool IsHex(absl::string_view s) {
   for (char c : s) {
@@ -123,8 +125,8 @@ absl::StatusOr<std::vector<VectorBlock>> ParseVectorText(absl::string_view text,
     if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(where(), "empty field name"));
     for (char c : name) {
       if (!IsNameChar(c)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where(), "field name '", name, "' may hold only letters, digits, '_', '-'"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            where(), "field name '", name, "' may hold only letters, digits, '_', '-'"));
       }
     }
     if (!in_block) {
@@ -137,9 +139,8 @@ absl::StatusOr<std::vector<VectorBlock>> ParseVectorText(absl::string_view text,
     }
     VectorBlock& block = blocks.back();
     if (block.Has(name)) {
-      return absl::InvalidArgumentError(absl::StrCat(where(), "field '", name,
-                                                     "' repeats within the block that starts at line ",
-                                                     block.line));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where(), "field '", name, "' repeats within the block that starts at line ", block.line));
     }
     block.fields.emplace_back(std::string(name), std::string(value));
   }

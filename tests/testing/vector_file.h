@@ -70,7 +70,8 @@ std::string TestDataPath(absl::string_view name);
 std::vector<VectorBlock> LoadTestVectors(absl::string_view name);
 
 // BlockTestName returns a gtest-safe name for a block: "L<line>" plus `tag` with every character
-// other than a letter or digit dropped, e.g. BlockTestName(b, "string-to-sign") == "L42_stringtosign".
+// other than a letter or digit dropped, e.g. BlockTestName(b, "string-to-sign") ==
+// "L42_stringtosign".
 std::string BlockTestName(const VectorBlock& block, absl::string_view tag = "");
 
 // UnescapeNewlines returns `value` with each two-character sequence `\n` replaced by a newline.

@@ -54,8 +54,9 @@ TEST(VectorFileTest, ErrorsNameFileAndLine) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("f.txt:2:")));
   EXPECT_THAT(ParseVectorText("\n = 1\n", "f.txt"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("f.txt:2: empty field name")));
-  EXPECT_THAT(ParseVectorText("A = 1\nA = 2\n", "f.txt"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("f.txt:2: field 'A' repeats")));
+  EXPECT_THAT(
+      ParseVectorText("A = 1\nA = 2\n", "f.txt"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("f.txt:2: field 'A' repeats")));
   EXPECT_THAT(ParseVectorText("A B = 1\n", "f.txt"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("f.txt:1:")));
   // The same name in two blocks is fine.
@@ -68,8 +69,11 @@ TEST(VectorFileTest, Accessors) {
   ASSERT_THAT(blocks, SizeIs(1));
   const VectorBlock& b = blocks[0];
   ASSERT_OK_AND_ASSIGN(std::string hex, b.GetBytes("Hex"));
-  EXPECT_EQ(hex, std::string("\x00\xff" "A", 3));
-  EXPECT_THAT(b.GetBytes("Bad"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("v.txt:1")));
+  EXPECT_EQ(hex, std::string("\x00\xff"
+                             "A",
+                             3));
+  EXPECT_THAT(b.GetBytes("Bad"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("v.txt:1")));
   EXPECT_THAT(b.GetBytes("Odd"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("Odd")));
   EXPECT_THAT(b.GetInt("N"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'N'")));
   EXPECT_THAT(b.Get("Missing"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("v.txt:1")));

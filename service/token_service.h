@@ -2,13 +2,14 @@
 //
 // TokenServiceImpl translates sasmint.v1 protobuf requests into MintRequests, mints them with a
 // Minter against the KeyStore's current snapshot, and translates results back. It never blocks
-// inside a reactor. StreamTokens and VerifyToken answer UNIMPLEMENTED until their issues land.
+// inside a reactor. VerifyToken answers UNIMPLEMENTED until its issue lands.
 // Thread-safe: gRPC calls it from many threads; it holds no mutable state of its own.
 #ifndef SASMINT_SERVICE_TOKEN_SERVICE_H_
 #define SASMINT_SERVICE_TOKEN_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sasmint/v1/sasmint.grpc.pb.h"
 #include "service/clock.h"
@@ -36,6 +37,16 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   grpc::ServerUnaryReactor* MintTokens(grpc::CallbackServerContext* context,
                                        const v1::MintTokensRequest* request,
                                        v1::MintTokensResponse* response) override;
+  // StreamTokens answers each batch in order. A stream holds at most one request being read and
+  // two responses (one being written, one ready), so a client that stops reading stops the
+  // server reading too (HTTP/2 flow control) and memory per stream stays bounded.
+  grpc::ServerBidiReactor<v1::MintTokensRequest, v1::MintTokensResponse>* StreamTokens(
+      grpc::CallbackServerContext* context) override;
+
+  // MintBatch fills `response` for `request`: per-item results in order, batch_id echoed.
+  // INVALID_ARGUMENT if the batch exceeds the maximum size, UNAVAILABLE before keys are loaded.
+  absl::Status MintBatch(const v1::MintTokensRequest& request,
+                         v1::MintTokensResponse* response) const;
 
  private:
   const KeyStore* store_;

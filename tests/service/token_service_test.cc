@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -213,6 +214,104 @@ TEST_F(TokenServiceTest, EmptyBatchIsAnswered) {
   v1::MintTokensResponse response;
   EXPECT_TRUE(MintBatch(v1::MintTokensRequest(), &response).ok());
   EXPECT_EQ(response.results_size(), 0);
+}
+
+TEST_F(TokenServiceTest, StreamCarriesHundredThousandTokensInOrder) {
+  LoadKeys();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  auto stream = stub_->StreamTokens(&context);
+  constexpr int kBatches = 100, kPerBatch = 1000;
+  // The writer runs beside the reader: the server answers while later batches are in flight.
+  std::thread writer([&] {
+    for (int b = 0; b < kBatches; ++b) {
+      v1::MintTokensRequest request;
+      request.set_batch_id(1000 + b);
+      for (int i = 0; i < kPerBatch; ++i) {
+        *request.add_requests() = DeviceRequest(absl::StrCat("dev", (b + i) % 10));
+      }
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  const std::string expected0 = Expected(TokenScope::Device(kHub, "dev0"), kNow + 3600);
+  int batches = 0;
+  int64_t tokens = 0;
+  v1::MintTokensResponse response;
+  while (stream->Read(&response)) {
+    ASSERT_EQ(response.batch_id(), 1000u + batches);
+    ASSERT_EQ(response.results_size(), kPerBatch);
+    for (int i = 0; i < kPerBatch; ++i) {
+      ASSERT_TRUE(response.results(i).has_token());
+      if ((batches + i) % 10 == 0) {
+        ASSERT_EQ(response.results(i).token().token(), expected0);
+      }
+      ++tokens;
+    }
+    ++batches;
+  }
+  writer.join();
+  const grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(batches, kBatches);
+  EXPECT_EQ(tokens, 100000);
+}
+
+TEST_F(TokenServiceTest, StreamEndsWithInvalidArgumentOnOversizedBatch) {
+  LoadKeys();
+  grpc::ClientContext context;
+  auto stream = stub_->StreamTokens(&context);
+  v1::MintTokensRequest good;
+  good.set_batch_id(1);
+  *good.add_requests() = DeviceRequest("dev1");
+  ASSERT_TRUE(stream->Write(good));
+  v1::MintTokensResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.batch_id(), 1u);
+  v1::MintTokensRequest big;
+  for (int i = 0; i < 10001; ++i) *big.add_requests() = DeviceRequest("dev1");
+  stream->Write(big);
+  EXPECT_FALSE(stream->Read(&response));
+  const grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("exceeds the maximum"));
+}
+
+TEST_F(TokenServiceTest, StreamCancelledMidwayLeavesTheServerServing) {
+  LoadKeys();
+  for (int round = 0; round < 20; ++round) {
+    grpc::ClientContext context;
+    auto stream = stub_->StreamTokens(&context);
+    v1::MintTokensRequest request;
+    for (int i = 0; i < 500; ++i) *request.add_requests() = DeviceRequest("dev2");
+    for (int b = 0; b < 5; ++b) {
+      request.set_batch_id(b);
+      if (!stream->Write(request)) break;
+    }
+    v1::MintTokensResponse response;
+    if (round % 2 == 0) {
+      ASSERT_TRUE(stream->Read(&response));
+    }
+    context.TryCancel();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  v1::MintTokenResponse response;
+  EXPECT_TRUE(Mint(DeviceRequest("dev2"), &response).ok());
+}
+
+TEST_F(TokenServiceTest, StreamDeadlineExceeded) {
+  LoadKeys();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  auto stream = stub_->StreamTokens(&context);
+  v1::MintTokensRequest request;
+  *request.add_requests() = DeviceRequest("dev1");
+  ASSERT_TRUE(stream->Write(request));
+  v1::MintTokensResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  // The client keeps the stream open past its deadline.
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
 }
 
 TEST_F(TokenServiceTest, NotYetImplementedMethodsSayUnimplemented) {

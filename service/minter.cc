@@ -1,8 +1,11 @@
 #include "service/minter.h"
 
 #include <cmath>
+#include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "signer/crypto_backend.h"
 #include "signer/sas_token.h"
 
 namespace sasmint {
@@ -60,13 +63,36 @@ int64_t Minter::RenewAfter(absl::string_view encoded_resource, int64_t expires_a
   return issued + static_cast<int64_t>(std::floor(fraction * ttl_seconds));
 }
 
+namespace {
+
+// Signer is what a scope resolves to: the key that signs, the sr text and the skn.
+struct Signer {
+  const StoredKey* key = nullptr;
+  KeySlot slot = KeySlot::kPrimary;
+  std::string encoded_resource;
+  std::string key_name;
+  std::optional<StoredKey> derived;  // DPS: the device key derived for this request
+};
+
+// PickSlot resolves kActive to `active` and returns the key of that slot, or
+// FAILED_PRECONDITION naming `what` and the missing slot.
+absl::StatusOr<std::pair<const StoredKey*, KeySlot>> PickSlot(
+    const std::optional<StoredKey>& primary, const std::optional<StoredKey>& secondary,
+    KeySlot requested, KeySlot active, absl::string_view what) {
+  const KeySlot slot = requested == KeySlot::kActive ? active : requested;
+  const std::optional<StoredKey>& key = slot == KeySlot::kSecondary ? secondary : primary;
+  if (!key.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, " has no ", slot == KeySlot::kSecondary ? "secondary" : "primary", " key"));
+  }
+  return std::make_pair(&*key, slot);
+}
+
+}  // namespace
+
 absl::StatusOr<MintedToken> Minter::Mint(const IdentityTable& table, const MintRequest& request,
                                          absl::Time now) const {
   const TokenScope& scope = request.scope;
-  if (scope.kind == ScopeKind::kPolicy || scope.kind == ScopeKind::kRegistration) {
-    return absl::UnimplementedError(
-        "policy and DPS registration tokens are not served yet: only device and module scopes");
-  }
   if (absl::Status s = ValidateScope(scope); !s.ok()) return s;
 
   uint32_t ttl = request.ttl_seconds == 0 ? options_.default_ttl_seconds : request.ttl_seconds;
@@ -76,40 +102,100 @@ absl::StatusOr<MintedToken> Minter::Mint(const IdentityTable& table, const MintR
   }
   if (ttl > options_.max_ttl_seconds) ttl = options_.max_ttl_seconds;
 
-  if (!table.ServesHub(scope.hub)) {
-    return absl::NotFoundError(absl::StrCat("hub '", scope.hub, "' is not served here"));
-  }
-  const KeyEntry* entry = table.Find(scope.hub, scope.device_id, scope.module_id);
-  if (entry == nullptr) {
-    return absl::NotFoundError(absl::StrCat(DescribeIdentity(scope), " is not registered in hub '",
-                                            scope.hub, "'"));
-  }
-  if (entry->status == IdentityStatus::kDisabled) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(DescribeIdentity(scope), " is disabled in hub '", scope.hub, "'"));
-  }
-  const bool secondary = request.key_slot == KeySlot::kSecondary;
-  const std::optional<StoredKey>& key = secondary ? entry->secondary : entry->primary;
-  if (!key.has_value()) {
-    if (!entry->primary.has_value() && !entry->secondary.has_value()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(DescribeIdentity(scope), " authenticates with ", entry->auth_type,
-                       ", not a symmetric key"));
+  Signer signer;
+  if (scope.kind == ScopeKind::kRegistration) {
+    if (!table.ServesIdScope(scope.id_scope)) {
+      return absl::NotFoundError(absl::StrCat("DPS ID scope '", scope.id_scope,
+                                              "' has no enrollment group here"));
     }
-    return absl::FailedPreconditionError(absl::StrCat(
-        DescribeIdentity(scope), " has no ", secondary ? "secondary" : "primary", " key"));
+    const DpsGroupEntry* group = table.FindDpsGroup(scope.id_scope, scope.registration_id);
+    if (group == nullptr) {
+      return absl::NotFoundError(absl::StrCat("no enrollment group of ID scope '", scope.id_scope,
+                                              "' covers registration '", scope.registration_id,
+                                              "'"));
+    }
+    auto picked = PickSlot(group->primary, group->secondary, request.key_slot, KeySlot::kPrimary,
+                           absl::StrCat("enrollment group '", group->name, "'"));
+    if (!picked.ok()) return picked.status();
+    // The device key is HMAC(group key, registration ID); only its midstates are kept, and only
+    // for this request.
+    const std::string& id = scope.registration_id;
+    Mac derived = picked->first->hmac.Sign(
+        absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(id.data()), id.size()));
+    signer.derived = StoredKey{HmacKey::FromBytes(derived), {}};
+    crypto::Cleanse(derived.data(), derived.size());
+    signer.key = &*signer.derived;
+    signer.slot = picked->second;
+    signer.encoded_resource = EncodedResource(scope);
+    signer.key_name = "registration";
+  } else {
+    const HubSettings* hub = table.Settings(scope.hub);
+    if (hub == nullptr) {
+      return absl::NotFoundError(absl::StrCat("hub '", scope.hub, "' is not served here"));
+    }
+    if (scope.kind == ScopeKind::kPolicy) {
+      const PolicyEntry* policy = table.FindPolicy(scope.hub, scope.policy);
+      if (policy == nullptr) {
+        return absl::NotFoundError(absl::StrCat("policy '", scope.policy,
+                                                "' is not configured for hub '", scope.hub, "'"));
+      }
+      auto picked = PickSlot(policy->primary, policy->secondary, request.key_slot,
+                             hub->active_slot, absl::StrCat("policy '", policy->name, "'"));
+      if (!picked.ok()) return picked.status();
+      std::tie(signer.key, signer.slot) = *picked;
+      signer.encoded_resource = EncodedResource(scope);
+      signer.key_name = policy->name;
+    } else {
+      const KeyEntry* entry = table.Find(scope.hub, scope.device_id, scope.module_id);
+      if (entry != nullptr && entry->status == IdentityStatus::kDisabled) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(DescribeIdentity(scope), " is disabled in hub '", scope.hub, "'"));
+      }
+      if (!hub->device_policy.empty()) {
+        // The "token service" pattern: a DeviceConnect policy signs for every device of the
+        // hub, so identities need not be listed (but listed ones may be disabled, above).
+        const PolicyEntry* policy = table.FindPolicy(scope.hub, hub->device_policy);
+        if (policy == nullptr) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("device policy '", hub->device_policy, "' of hub '", scope.hub,
+                           "' is not configured"));
+        }
+        auto picked = PickSlot(policy->primary, policy->secondary, request.key_slot,
+                               hub->active_slot, absl::StrCat("policy '", policy->name, "'"));
+        if (!picked.ok()) return picked.status();
+        std::tie(signer.key, signer.slot) = *picked;
+        signer.encoded_resource =
+            entry != nullptr ? entry->encoded_resource : EncodedResource(scope);
+        signer.key_name = policy->name;
+      } else {
+        if (entry == nullptr) {
+          return absl::NotFoundError(absl::StrCat(DescribeIdentity(scope),
+                                                  " is not registered in hub '", scope.hub, "'"));
+        }
+        if (!entry->primary.has_value() && !entry->secondary.has_value()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(DescribeIdentity(scope), " authenticates with ", entry->auth_type,
+                           ", not a symmetric key"));
+        }
+        auto picked = PickSlot(entry->primary, entry->secondary, request.key_slot,
+                               hub->active_slot, DescribeIdentity(scope));
+        if (!picked.ok()) return picked.status();
+        std::tie(signer.key, signer.slot) = *picked;
+        signer.encoded_resource = entry->encoded_resource;
+      }
+    }
   }
 
   MintedToken out;
   out.server_time = absl::ToUnixSeconds(now);
   out.expires_at = out.server_time + ttl;
   if (absl::Status s = ValidateExpiry(out.expires_at); !s.ok()) return s;
-  const std::string sts = StringToSign(entry->encoded_resource, out.expires_at);
-  const Mac mac = key->hmac.Sign(
+  const std::string sts = StringToSign(signer.encoded_resource, out.expires_at);
+  const Mac mac = signer.key->hmac.Sign(
       absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(sts.data()), sts.size()));
-  out.token = FormatToken(entry->encoded_resource, mac, out.expires_at, "");
-  out.renew_after = RenewAfter(entry->encoded_resource, out.expires_at, ttl);
-  out.key_slot = secondary ? KeySlot::kSecondary : KeySlot::kPrimary;
+  out.token = FormatToken(signer.encoded_resource, mac, out.expires_at, signer.key_name);
+  out.renew_after = RenewAfter(signer.encoded_resource, out.expires_at, ttl);
+  out.key_slot = signer.slot;
   return out;
 }
 

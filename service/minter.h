@@ -17,8 +17,6 @@
 
 namespace sasmint {
 
-enum class KeySlot { kActive, kPrimary, kSecondary };
-
 struct MintOptions {
   uint32_t default_ttl_seconds = 3600;  // used when a request asks for 0
   uint32_t min_ttl_seconds = 60;        // shorter requests are refused
@@ -50,10 +48,13 @@ class Minter {
  public:
   explicit Minter(MintOptions options) : options_(options) {}
 
-  // Mint returns a token for `request` signed with a key from `table`, minted at `now`.
-  // Errors: INVALID_ARGUMENT (bad scope or TTL), NOT_FOUND (hub or identity not served),
-  // FAILED_PRECONDITION (identity disabled, no key in the requested slot), UNIMPLEMENTED (policy
-  // and DPS scopes until their keys can be configured). Messages never contain key material.
+  // Mint returns a token for `request` signed with a key from `table`, minted at `now`:
+  // device and module scopes with the identity's key, or with the hub's device policy when one
+  // is configured; policy scopes with the policy's key (skn = policy); DPS registrations with
+  // the device key derived from the enrollment group (skn = registration). KeySlot::kActive
+  // means the hub's active slot (primary for DPS). Errors: INVALID_ARGUMENT (bad scope or TTL),
+  // NOT_FOUND (hub, identity, policy, ID scope or group not served), FAILED_PRECONDITION
+  // (identity disabled, X.509 identity, no key in the slot). Messages never contain keys.
   absl::StatusOr<MintedToken> Mint(const IdentityTable& table, const MintRequest& request,
                                    absl::Time now) const;
 

@@ -9,9 +9,27 @@
 
 namespace sasmint {
 
+absl::Status ValidateServerOptions(const ServerOptions& o) {
+  if (absl::Status s = ValidateMintOptions(o.mint); !s.ok()) return s;
+  if (o.listen_address.empty()) return absl::InvalidArgumentError("listen address is empty");
+  if (o.max_message_bytes < 1024) {
+    return absl::InvalidArgumentError("max_message_bytes must be at least 1024");
+  }
+  if (o.max_concurrent_streams < 1) {
+    return absl::InvalidArgumentError("max_concurrent_streams must be at least 1");
+  }
+  if (o.keepalive_min_ping_interval_seconds < 1 || o.max_ping_strikes < 0 ||
+      o.max_connection_idle_seconds < 0 || o.max_connection_age_seconds < 0 ||
+      o.max_connection_age_grace_seconds < 0 || o.shutdown_grace_seconds < 0) {
+    return absl::InvalidArgumentError(
+        "keepalive and connection limits must be non-negative (ping interval at least 1 s)");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
                                                       const KeyStore* store, const Clock* clock) {
-  if (absl::Status s = ValidateMintOptions(options.mint); !s.ok()) return s;
+  if (absl::Status s = ValidateServerOptions(options); !s.ok()) return s;
   std::unique_ptr<Server> server(new Server());
   server->token_service_ = std::make_unique<TokenServiceImpl>(store, clock, options.mint);
   // KeyAdmin is registered so that it is discoverable; its methods answer UNIMPLEMENTED until the
@@ -23,7 +41,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
                            &server->port_);
-  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             options.keepalive_min_ping_interval_seconds * 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, options.max_ping_strikes);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  if (options.max_connection_idle_seconds > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                               options.max_connection_idle_seconds * 1000);
+  }
+  if (options.max_connection_age_seconds > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               options.max_connection_age_seconds * 1000);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               options.max_connection_age_grace_seconds * 1000);
+  }
   builder.RegisterService(server->token_service_.get());
   builder.RegisterService(server->key_admin_.get());
   server->server_ = builder.BuildAndStart();

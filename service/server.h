@@ -23,8 +23,20 @@ namespace sasmint {
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:50051";
   MintOptions mint;
-  int max_receive_message_bytes = 16 * 1024 * 1024;
+  // Limits. Debian's gRPC 1.51 predates fixes for several HTTP/2 flood attacks, so connections
+  // are bounded in streams, ping rate and age.
+  int max_message_bytes = 16 * 1024 * 1024;
+  int max_concurrent_streams = 100;              // per connection
+  int keepalive_min_ping_interval_seconds = 10;  // faster client pings are strikes
+  int max_ping_strikes = 2;                      // then the connection is closed (GOAWAY)
+  int max_connection_idle_seconds = 0;           // 0 = unlimited
+  int max_connection_age_seconds = 3600;         // 0 = unlimited; clients then reconnect,
+  int max_connection_age_grace_seconds = 60;     // which also rebalances them across replicas
+  int shutdown_grace_seconds = 10;               // in-flight work finishes within this
 };
+
+// ValidateServerOptions returns INVALID_ARGUMENT naming the first bad option.
+absl::Status ValidateServerOptions(const ServerOptions& options);
 
 class Server {
  public:

@@ -19,6 +19,7 @@
 #include "sasmint/v1/sasmint.grpc.pb.h"
 #include "service/cli/flags.h"
 #include "service/clock.h"
+#include "service/config.h"
 #include "service/demo.h"
 #include "service/keystore/export_loader.h"
 #include "service/keystore/key_store.h"
@@ -33,7 +34,9 @@ namespace {
 constexpr char kUsage[] =
     "usage: sasmint <command> [flags]\n"
     "commands:\n"
-    "  serve       [--listen ADDR] [--hub HOST --devices FILE] [--demo] [--port-file FILE]\n"
+    "  serve       [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]\n"
+    "              [--port-file FILE]\n"
+    "  serve       --check-config FILE\n"
     "  token       --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])\n"
     "              --key B64 (--expiry UNIX | --ttl S) [--json]\n"
     "  token       --id-scope SCOPE --registration ID --key B64 (--expiry UNIX | --ttl S)\n"
@@ -185,22 +188,37 @@ int RunDeriveKey(const std::vector<std::string>& args) {
 
 int RunMint(const std::vector<std::string>& args) {
   constexpr absl::string_view kCmd = "mint";
-  auto flags = Flags::Parse(
-      args, {"server", "hub", "device", "module", "ttl", "key-slot", "timeout"}, {"json"});
+  auto flags = Flags::Parse(args,
+                            {"server", "hub", "device", "module", "policy", "resource", "id-scope",
+                             "registration", "ttl", "key-slot", "timeout"},
+                            {"json"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
     return Fail(kCmd, kExitUsage, absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
   }
   const auto server = flags->Get("server");
-  const auto hub = flags->Get("hub");
-  const auto device = flags->Get("device");
   if (!server) return Fail(kCmd, kExitUsage, "missing --server ADDR");
-  if (!hub) return Fail(kCmd, kExitUsage, "missing --hub HOST");
-  if (!device) return Fail(kCmd, kExitUsage, "missing --device ID");
+  // The scope flags are those of `token`, checked the same way before anything is sent.
+  auto scope = ScopeFromFlags(*flags);
+  if (!scope.ok()) return FailStatus(kCmd, kExitUsage, scope.status());
   v1::MintTokenRequest request;
-  request.mutable_identity()->set_hub(*hub);
-  request.mutable_identity()->set_device_id(*device);
-  request.mutable_identity()->set_module_id(flags->Get("module").value_or(""));
+  switch (scope->kind) {
+    case ScopeKind::kDevice:
+    case ScopeKind::kModule:
+      request.mutable_identity()->set_hub(scope->hub);
+      request.mutable_identity()->set_device_id(scope->device_id);
+      request.mutable_identity()->set_module_id(scope->module_id);
+      break;
+    case ScopeKind::kPolicy:
+      request.mutable_policy()->set_hub(scope->hub);
+      request.mutable_policy()->set_policy(scope->policy);
+      request.mutable_policy()->set_resource(scope->resource);
+      break;
+    case ScopeKind::kRegistration:
+      request.mutable_registration()->set_id_scope(scope->id_scope);
+      request.mutable_registration()->set_registration_id(scope->registration_id);
+      break;
+  }
   if (const auto ttl = flags->Get("ttl")) {
     auto seconds = ParseInt("ttl", *ttl, 1, UINT32_MAX);
     if (!seconds.ok()) return FailStatus(kCmd, kExitUsage, seconds.status());
@@ -253,54 +271,107 @@ int RunMint(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+namespace {
+
+// ServeConfigFromFlags builds the configuration: the --config file if given, then the flags
+// that override it (--listen; --hub/--devices add a hub or replace its device files).
+absl::StatusOr<ServiceConfig> ServeConfigFromFlags(const Flags& flags) {
+  ServiceConfig config;
+  if (const auto path = flags.Get("config")) {
+    auto loaded = LoadConfigFile(*path);
+    if (!loaded.ok()) return loaded.status();
+    config = *std::move(loaded);
+  }
+  if (const auto listen = flags.Get("listen")) config.server.listen_address = *listen;
+  const auto hub = flags.Get("hub");
+  const auto devices = flags.Get("devices");
+  if (hub.has_value() != devices.has_value()) {
+    return absl::InvalidArgumentError("--hub and --devices go together");
+  }
+  if (hub) {
+    if (absl::Status s = ValidateHubHost(*hub); !s.ok()) return s;
+    HubConfig* target = nullptr;
+    for (HubConfig& h : config.hubs) {
+      if (h.host == *hub) target = &h;
+    }
+    if (target == nullptr) {
+      config.hubs.emplace_back();
+      target = &config.hubs.back();
+      target->host = *hub;
+    }
+    target->device_files = {*devices};
+  }
+  if (config.hubs.empty() && config.dps.empty()) {
+    return absl::InvalidArgumentError(
+        "nothing to serve: give --config FILE, --hub HOST --devices EXPORT_FILE, or --demo");
+  }
+  if (absl::Status s = ValidateServerOptions(config.server); !s.ok()) return s;
+  return config;
+}
+
+std::string TableSummary(const IdentityTable& table) {
+  return absl::StrCat(table.size(), " identities, ", table.policy_count(), " policies, ",
+                      table.dps_group_count(), " DPS enrollment groups");
+}
+
+}  // namespace
+
 int RunServe(const std::vector<std::string>& args) {
   constexpr absl::string_view kCmd = "serve";
   const sigset_t signals = BlockShutdownSignals();
-  auto flags = Flags::Parse(args, {"listen", "hub", "devices", "config", "port-file"}, {"demo"});
+  auto flags = Flags::Parse(args, {"listen", "hub", "devices", "config", "check-config", "port-file"},
+                            {"demo"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
     return Fail(kCmd, kExitUsage, absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
   }
-  if (flags->Has("config")) {
-    return Fail(kCmd, kExitUsage,
-                "--config is not supported by this version; use --hub and --devices, or --demo");
+  if (const auto check = flags->Get("check-config")) {
+    // Everything serving would load is loaded (device files and key files included), so a
+    // config that passes here starts.
+    auto config = LoadConfigFile(*check);
+    if (!config.ok()) return FailStatus(kCmd, kExitUsage, config.status());
+    auto table = BuildIdentityTable(*config);
+    if (!table.ok()) return FailStatus(kCmd, kExitUsage, table.status());
+    std::cout << *check << ": OK: " << config->hubs.size() << " hubs, " << TableSummary(**table)
+              << ", listen " << config->server.listen_address << std::endl;
+    return kExitOk;
   }
-  ServerOptions options;
-  options.listen_address = flags->Get("listen").value_or("127.0.0.1:50051");
+
   const bool demo = flags->Has("demo");
+  ServiceConfig config;
   std::shared_ptr<const IdentityTable> table;
-  std::string hub;
   if (demo) {
-    if (flags->Has("hub") || flags->Has("devices")) {
-      return Fail(kCmd, kExitUsage, "--demo serves its own hub: drop --hub and --devices");
+    if (flags->Has("hub") || flags->Has("devices") || flags->Has("config")) {
+      return Fail(kCmd, kExitUsage, "--demo serves its own hub: drop --config, --hub and --devices");
     }
+    if (const auto listen = flags->Get("listen")) config.server.listen_address = *listen;
     // The demo's keys are throwaway but real: never expose them beyond this machine.
-    if (!IsLoopbackAddress(options.listen_address)) {
+    if (!IsLoopbackAddress(config.server.listen_address)) {
       return Fail(kCmd, kExitUsage, "--demo listens on loopback only (e.g. 127.0.0.1:50051)");
     }
     auto demo_table = MakeDemoTable();
     if (!demo_table.ok()) return FailStatus(kCmd, kExitFailure, demo_table.status());
     table = *std::move(demo_table);
-    hub = std::string(kDemoHub);
   } else {
-    const auto hub_flag = flags->Get("hub");
-    const auto devices = flags->Get("devices");
-    if (!hub_flag || !devices) {
-      return Fail(kCmd, kExitUsage, "give --hub HOST --devices EXPORT_FILE, or --demo");
+    auto parsed = ServeConfigFromFlags(*flags);
+    if (!parsed.ok()) {
+      return FailStatus(kCmd, absl::IsNotFound(parsed.status()) ? kExitFailure : kExitUsage,
+                        parsed.status());
     }
-    hub = *hub_flag;
-    auto loaded = std::make_shared<IdentityTable>();
-    if (absl::Status s = LoadExportFile(*devices, hub, loaded.get()); !s.ok()) {
-      Log(LogLevel::kError, "device export load failed", {{"error", s.message()}});
-      return FailStatus(kCmd, absl::IsInvalidArgument(s) ? kExitUsage : kExitFailure, s);
+    config = *std::move(parsed);
+    auto built = BuildIdentityTable(config);
+    if (!built.ok()) {
+      Log(LogLevel::kError, "loading keys failed", {{"error", built.status().message()}});
+      return FailStatus(kCmd, absl::IsNotFound(built.status()) ? kExitFailure : kExitUsage,
+                        built.status());
     }
-    table = std::move(loaded);
+    table = *std::move(built);
   }
 
   KeyStore store;
-  auto server = Server::Start(options, &store, &Clock::Real());
+  auto server = Server::Start(config.server, &store, &Clock::Real());
   if (!server.ok()) return FailStatus(kCmd, kExitFailure, server.status());
-  const size_t identities = table->size();
+  const std::string summary = TableSummary(*table);
   store.Publish(std::move(table));
   (*server)->SetServing(true);
   const std::string port = absl::StrCat((*server)->port());
@@ -310,12 +381,14 @@ int RunServe(const std::vector<std::string>& args) {
     std::ofstream(tmp) << port << "\n";
     std::rename(tmp.c_str(), port_file->c_str());
   }
+  std::vector<std::string> hubs;
+  for (const HubConfig& h : config.hubs) hubs.push_back(h.host);
   Log(LogLevel::kInfo, "serving",
-      {{"listen", options.listen_address},
+      {{"listen", config.server.listen_address},
        {"port", port},
-       {"hub", hub},
-       {"identities", absl::StrCat(identities)},
-       {"mode", demo ? "demo" : "export-file"}});
+       {"hubs", demo ? std::string(kDemoHub) : absl::StrJoin(hubs, ",")},
+       {"keys", summary},
+       {"mode", demo ? "demo" : config.source.empty() ? "flags" : "config"}});
   if (demo) {
     Log(LogLevel::kInfo, "demo identities (random keys, this process only)",
         {{"hub", kDemoHub}, {"identities", absl::StrJoin(DemoIdentities(), ",")}});
@@ -323,9 +396,11 @@ int RunServe(const std::vector<std::string>& args) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  Log(LogLevel::kInfo, "shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  Log(LogLevel::kInfo, "shutting down",
+      {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
+       {"grace_seconds", absl::StrCat(config.server.shutdown_grace_seconds)}});
   (*server)->SetServing(false);
-  (*server)->Shutdown(absl::Seconds(5));
+  (*server)->Shutdown(absl::Seconds(config.server.shutdown_grace_seconds));
   Log(LogLevel::kInfo, "stopped");
   return kExitOk;
 }

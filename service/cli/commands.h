@@ -1,6 +1,8 @@
 // commands.h: the subcommands of the `sasmint` binary (contract: DESIGN.md §5).
 //
 //   sasmint serve   [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]
+//                   [--port-file FILE]
+//   sasmint serve   --check-config FILE
 //   sasmint token   --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])
 //                   --key B64 (--expiry UNIX | --ttl S) [--json]
 //   sasmint token   --id-scope SCOPE --registration ID --key B64 (--expiry UNIX | --ttl S)

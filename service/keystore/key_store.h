@@ -1,6 +1,8 @@
 // key_store.h: the identities the service can mint for, and their keys as HMAC midstates.
 //
-// An IdentityTable is an immutable map from identity (hub, device, module) to KeyEntry. The
+// An IdentityTable is an immutable map from identity (hub, device, module) to KeyEntry, plus the
+// hubs served (with their settings), their shared access policies and the DPS enrollment groups.
+// The
 // KeyStore publishes one table at a time as a shared snapshot: readers take a
 // std::shared_ptr<const IdentityTable> and use it without further locking while a writer swaps
 // in a new table, so a reload never blocks or fails a reader. Key bytes are never stored: each
@@ -13,10 +15,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -25,6 +27,17 @@
 namespace sasmint {
 
 enum class IdentityStatus { kEnabled, kDisabled };
+
+// KeySlot names a key of an identity, policy or group. kActive means the hub's active slot.
+enum class KeySlot { kActive, kPrimary, kSecondary };
+
+// Rights of a hub shared access policy (values as in the .NET service SDK's AccessRights).
+enum Right : uint32_t {
+  kRegistryRead = 1,
+  kRegistryWrite = 2 | kRegistryRead,
+  kServiceConnect = 4,
+  kDeviceConnect = 8,
+};
 
 // StoredKey is one key slot: the precomputed HMAC state and a fingerprint safe to show.
 struct StoredKey {
@@ -45,9 +58,46 @@ struct KeyEntry {
   uint64_t version = 1;
 };
 
-// IdentityTable maps identities to entries. Build it with Add, then share it read-only.
+// PolicyEntry is a hub shared access policy (token `skn`).
+struct PolicyEntry {
+  std::string name;
+  uint32_t rights = 0;  // a combination of Right values
+  std::optional<StoredKey> primary;
+  std::optional<StoredKey> secondary;
+  std::string source;
+};
+
+// HubSettings are per-hub choices from the configuration.
+struct HubSettings {
+  KeySlot active_slot = KeySlot::kPrimary;  // the slot KeySlot::kActive means
+  // device_policy, if set, names a DeviceConnect policy that signs every device and module token
+  // of the hub (the "token service" pattern): no per-device key is needed.
+  std::string device_policy;
+};
+
+// DpsGroupEntry is a DPS symmetric-key enrollment group. Device keys are derived from its key:
+// HMAC-SHA256(group key, registration ID).
+struct DpsGroupEntry {
+  std::string name;
+  std::string registration_prefix;  // registration IDs this group covers ("" = all)
+  std::optional<StoredKey> primary;
+  std::optional<StoredKey> secondary;
+  std::string source;
+};
+
+// IdentityTable maps identities to entries. Build it with the Add* calls, then share it
+// read-only.
 class IdentityTable {
  public:
+  // AddHub declares a served hub with its settings (hubs of identities are declared
+  // implicitly with default settings). ALREADY_EXISTS if declared twice.
+  absl::Status AddHub(absl::string_view hub, HubSettings settings);
+  // AddPolicy adds a shared access policy to a declared hub; ALREADY_EXISTS for a repeated name,
+  // NOT_FOUND if the hub is not declared.
+  absl::Status AddPolicy(absl::string_view hub, PolicyEntry policy);
+  // AddDpsGroup adds an enrollment group under an ID scope; ALREADY_EXISTS for a repeated name.
+  absl::Status AddDpsGroup(absl::string_view id_scope, DpsGroupEntry group);
+
   // Add inserts the identity; ALREADY_EXISTS (with the earlier source) if it is present.
   absl::Status Add(absl::string_view hub, absl::string_view device_id,
                    absl::string_view module_id, KeyEntry entry);
@@ -56,16 +106,36 @@ class IdentityTable {
   const KeyEntry* Find(absl::string_view hub, absl::string_view device_id,
                        absl::string_view module_id) const;
 
-  // ServesHub returns whether any identity of `hub` is in the table.
+  // ServesHub returns whether the hub is declared or has identities.
   bool ServesHub(absl::string_view hub) const { return hubs_.contains(hub); }
+  // Settings returns the hub's settings, or nullptr if the hub is not served.
+  const HubSettings* Settings(absl::string_view hub) const;
+  // FindPolicy returns the named policy of `hub`, or nullptr.
+  const PolicyEntry* FindPolicy(absl::string_view hub, absl::string_view name) const;
+  // ServesIdScope returns whether any enrollment group is configured under `id_scope`.
+  bool ServesIdScope(absl::string_view id_scope) const { return dps_.contains(id_scope); }
+  // FindDpsGroup returns the group of `id_scope` with the longest registration_prefix that
+  // prefixes `registration_id`, or nullptr.
+  const DpsGroupEntry* FindDpsGroup(absl::string_view id_scope,
+                                    absl::string_view registration_id) const;
 
+  // size returns the number of device and module identities.
   size_t size() const { return entries_.size(); }
+  size_t policy_count() const;
+  size_t dps_group_count() const;
 
  private:
+  struct HubData {
+    bool declared = false;  // by AddHub (identities alone declare a hub implicitly)
+    HubSettings settings;
+    absl::flat_hash_map<std::string, PolicyEntry> policies;
+  };
+
   // Keyed by the unencoded resource URI ({hub}/devices/{device}[/modules/{module}]): unique,
   // because IDs cannot contain '/'.
   absl::flat_hash_map<std::string, KeyEntry> entries_;
-  absl::flat_hash_set<std::string> hubs_;
+  absl::flat_hash_map<std::string, HubData> hubs_;
+  absl::flat_hash_map<std::string, std::vector<DpsGroupEntry>> dps_;
 };
 
 class KeyStore {

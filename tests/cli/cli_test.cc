@@ -267,6 +267,53 @@ TEST_F(ServeTest, DemoServesItsDevicesOnLoopbackAndStopsOnSigint) {
   EXPECT_EQ(*code, 0);
 }
 
+TEST_F(ServeTest, ConfigFileServesPoliciesAndDpsAndCheckConfigValidatesIt) {
+  constexpr char kGroupKey[] =
+      "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
+  testing::WriteFile(dir_ + "/devices.json", ExportLine("dev1"));
+  testing::WriteFile(dir_ + "/owner.key", std::string(kKey) + "\n");
+  const std::string config = dir_ + "/sasmint.json";
+  testing::WriteFile(config, absl::StrCat(R"({"hubs": [{"host": ")", kHub,
+                                          R"(", "device_files": ["devices.json"], "policies": [
+      {"name": "iothubowner", "rights": ["RegistryWrite", "ServiceConnect", "DeviceConnect"],
+       "primary_key_file": "owner.key"}]}],
+    "dps": [{"id_scope": "0ne00000001", "groups": [{"name": "g", "primary_key": ")",
+                                          kGroupKey, R"("}]}]})"));
+  const ProcessResult check = Sasmint({"serve", "--check-config", config});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_THAT(check.out, HasSubstr("OK: 1 hubs, 1 identities, 1 policies, 1 DPS enrollment groups"));
+
+  const std::string port = StartServer({"--config", config});
+  const std::string server = "127.0.0.1:" + port;
+  const ProcessResult policy = Sasmint({"mint", "--server", server, "--hub", kHub, "--policy",
+                                        "iothubowner", "--json"});
+  ASSERT_EQ(policy.exit_code, 0) << policy.err;
+  const size_t at = policy.out.find("\"expires_at\":");
+  ASSERT_NE(at, std::string::npos);
+  const std::string expiry = absl::StrCat(std::strtoll(policy.out.c_str() + at + 13, nullptr, 10));
+  const ProcessResult offline = Sasmint(
+      {"token", "--hub", kHub, "--policy", "iothubowner", "--key", kKey, "--expiry", expiry});
+  EXPECT_THAT(policy.out, HasSubstr(absl::StrCat("{\"token\":\"",
+                                                 absl::StripSuffix(offline.out, "\n"), "\"")));
+
+  const ProcessResult dps = Sasmint({"mint", "--server", server, "--id-scope", "0ne00000001",
+                                     "--registration", "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6"});
+  EXPECT_EQ(dps.exit_code, 0) << dps.err;
+  EXPECT_THAT(dps.out, StartsWith("SharedAccessSignature sr=0ne00000001%2Fregistrations%2Fsn-007"));
+  const ProcessResult unknown_policy =
+      Sasmint({"mint", "--server", server, "--hub", kHub, "--policy", "nope"});
+  EXPECT_EQ(unknown_policy.exit_code, 1);
+  EXPECT_THAT(unknown_policy.err, HasSubstr("NOT_FOUND: policy 'nope'"));
+
+  // A broken config is refused before serving, with the JSON path.
+  testing::WriteFile(config, R"({"hubs": [{"host": "h.net", "policies": [{"name": "p"}]}]})");
+  const ProcessResult bad = Sasmint({"serve", "--check-config", config});
+  ExpectUsageError(bad, "hubs[0].policies[0]: needs \"rights\"");
+  const ProcessResult bad_serve = Sasmint({"serve", "--config", config, "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(bad_serve.exit_code, 2);
+  EXPECT_THAT(bad_serve.err, HasSubstr("needs \"rights\""));
+}
+
 TEST(ServeErrorsTest, MalformedExportFailsWithLineNumberAndNeverCrashes) {
   const std::string dir = testing::MakeTempDir();
   const std::string devices = dir + "/devices.json";
@@ -282,7 +329,9 @@ TEST(ServeErrorsTest, MalformedExportFailsWithLineNumberAndNeverCrashes) {
   EXPECT_THAT(missing.err, HasSubstr("cannot open"));
 
   ExpectUsageError(Sasmint({"serve", "--demo", "--listen", "0.0.0.0:0"}), "loopback only");
-  ExpectUsageError(Sasmint({"serve", "--listen", "127.0.0.1:0"}), "--devices");
+  ExpectUsageError(Sasmint({"serve", "--listen", "127.0.0.1:0"}), "nothing to serve");
+  ExpectUsageError(Sasmint({"serve", "--listen", "127.0.0.1:0", "--hub", kHub}),
+                   "--hub and --devices go together");
 }
 
 }  // namespace

@@ -117,7 +117,9 @@ TEST_F(MinterTest, StatusCodes) {
   EXPECT_THAT(mint(TokenScope::Device(kHub, "")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
   EXPECT_THAT(mint(TokenScope::Policy(kHub, "iothubowner")),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("policy")));
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("policy 'iothubowner' is not")));
+  EXPECT_THAT(mint(TokenScope::Registration("0ne00000001", "reg")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("ID scope '0ne00000001'")));
 }
 
 TEST(MintOptionsTest, Validation) {

@@ -1,0 +1,469 @@
+#include "service/config.h"
+
+#include <cstring>
+#include <functional>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "service/keystore/export_loader.h"
+#include "signer/crypto_backend.h"
+#include "signer/encoding.h"
+#include "signer/sas_token.h"
+#include "simdjson.h"
+
+namespace sasmint {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+absl::string_view View(std::string_view v) { return absl::string_view(v.data(), v.size()); }
+
+// Context carries the source name and base directory, and formats "source: path: reason".
+struct Context {
+  std::string source;
+  std::string base_dir;
+
+  absl::Status Error(absl::string_view path, absl::string_view reason) const {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", path, ": ", reason));
+  }
+  std::string Resolve(absl::string_view path) const {
+    if (path.empty() || path[0] == '/' || base_dir.empty()) return std::string(path);
+    return absl::StrCat(base_dir, "/", path);
+  }
+};
+
+// Fields iterates an object, rejecting names outside `allowed`.
+absl::Status CheckNames(const Context& ctx, absl::string_view path, object obj,
+                        const absl::flat_hash_set<absl::string_view>& allowed) {
+  for (auto field : obj) {
+    if (!allowed.contains(View(field.key))) {
+      return ctx.Error(path, absl::StrCat("unknown option \"", View(field.key), "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GetObject(const Context& ctx, absl::string_view path, element e, object* out) {
+  if (e.get_object().get(*out) != simdjson::SUCCESS) return ctx.Error(path, "must be an object");
+  return absl::OkStatus();
+}
+
+absl::Status GetString(const Context& ctx, absl::string_view path, element e, std::string* out) {
+  std::string_view s;
+  if (e.get_string().get(s) != simdjson::SUCCESS) return ctx.Error(path, "must be a string");
+  *out = std::string(s);
+  return absl::OkStatus();
+}
+
+absl::Status GetInt(const Context& ctx, absl::string_view path, element e, int64_t min,
+                    int64_t max, int64_t* out) {
+  int64_t v = 0;
+  if (e.get_int64().get(v) != simdjson::SUCCESS || v < min || v > max) {
+    return ctx.Error(path, absl::StrCat("must be an integer from ", min, " to ", max));
+  }
+  *out = v;
+  return absl::OkStatus();
+}
+
+absl::Status GetDouble(const Context& ctx, absl::string_view path, element e, double* out) {
+  if (e.get_double().get(*out) != simdjson::SUCCESS) return ctx.Error(path, "must be a number");
+  return absl::OkStatus();
+}
+
+// ReadKeyFile returns the trimmed base64 text of a key file. The buffer holding it is wiped by
+// the caller once decoded.
+absl::StatusOr<std::string> ReadKeyFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read key file ", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(text);
+  std::string out(trimmed);
+  crypto::Cleanse(text.data(), text.size());
+  return out;
+}
+
+// ParseKey reads `<slot>_key` or `<slot>_key_file` of `obj` into `out`.
+absl::Status ParseKey(const Context& ctx, absl::string_view path, object obj,
+                      absl::string_view slot, bool any_length, std::optional<SecretBytes>* out) {
+  const std::string inline_name = absl::StrCat(slot, "_key");
+  const std::string file_name = absl::StrCat(slot, "_key_file");
+  element inline_value, file_value;
+  const bool has_inline = obj[inline_name].get(inline_value) == simdjson::SUCCESS;
+  const bool has_file = obj[file_name].get(file_value) == simdjson::SUCCESS;
+  if (has_inline && has_file) {
+    return ctx.Error(path, absl::StrCat("give ", inline_name, " or ", file_name, ", not both"));
+  }
+  if (!has_inline && !has_file) return absl::OkStatus();
+  std::string text;
+  const std::string field_path = absl::StrCat(path, ".", has_inline ? inline_name : file_name);
+  if (has_inline) {
+    if (auto s = GetString(ctx, field_path, inline_value, &text); !s.ok()) return s;
+  } else {
+    std::string file;
+    if (auto s = GetString(ctx, field_path, file_value, &file); !s.ok()) return s;
+    auto read = ReadKeyFile(ctx.Resolve(file));
+    if (!read.ok()) {
+      return absl::Status(read.status().code(),
+                          absl::StrCat(ctx.source, ": ", field_path, ": ", read.status().message()));
+    }
+    text = *std::move(read);
+  }
+  auto key = DecodeBase64Key(text, "key");
+  crypto::Cleanse(text.data(), text.size());
+  if (!key.ok()) return ctx.Error(field_path, key.status().message());
+  if (!any_length) {
+    if (auto s = ValidateKeyLength(*key, "key"); !s.ok()) return ctx.Error(field_path, s.message());
+  }
+  *out = *std::move(key);
+  return absl::OkStatus();
+}
+
+absl::Status ParseKeyPair(const Context& ctx, absl::string_view path, object obj, bool any_length,
+                          KeyPairConfig* out) {
+  if (auto s = ParseKey(ctx, path, obj, "primary", any_length, &out->primary); !s.ok()) return s;
+  if (auto s = ParseKey(ctx, path, obj, "secondary", any_length, &out->secondary); !s.ok()) {
+    return s;
+  }
+  if (!out->primary && !out->secondary) {
+    return ctx.Error(path, "needs primary_key(_file) or secondary_key(_file)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParsePolicy(const Context& ctx, absl::string_view path, element e, PolicyConfig* out) {
+  object obj;
+  if (auto s = GetObject(ctx, path, e, &obj); !s.ok()) return s;
+  if (auto s = CheckNames(ctx, path, obj,
+                          {"name", "rights", "primary_key", "primary_key_file", "secondary_key",
+                           "secondary_key_file"});
+      !s.ok()) {
+    return s;
+  }
+  element v;
+  if (obj["name"].get(v) != simdjson::SUCCESS) return ctx.Error(path, "missing \"name\"");
+  if (auto s = GetString(ctx, absl::StrCat(path, ".name"), v, &out->name); !s.ok()) return s;
+  if (auto s = ValidatePolicyName(out->name); !s.ok()) {
+    return ctx.Error(absl::StrCat(path, ".name"), s.message());
+  }
+  simdjson::dom::array rights;
+  if (obj["rights"].get(v) != simdjson::SUCCESS || v.get_array().get(rights) != simdjson::SUCCESS) {
+    return ctx.Error(path, "needs \"rights\": an array such as [\"DeviceConnect\"]");
+  }
+  size_t i = 0;
+  for (element r : rights) {
+    const std::string rp = absl::StrCat(path, ".rights[", i++, "]");
+    std::string name;
+    if (auto s = GetString(ctx, rp, r, &name); !s.ok()) return s;
+    auto right = ParseRight(name);
+    if (!right.ok()) return ctx.Error(rp, right.status().message());
+    out->rights |= *right;
+  }
+  if (out->rights == 0) return ctx.Error(path, "rights must not be empty");
+  return ParseKeyPair(ctx, path, obj, /*any_length=*/false, &out->keys);
+}
+
+absl::Status ParseHub(const Context& ctx, absl::string_view path, element e, HubConfig* out) {
+  object obj;
+  if (auto s = GetObject(ctx, path, e, &obj); !s.ok()) return s;
+  if (auto s = CheckNames(ctx, path, obj,
+                          {"host", "device_files", "active_slot", "device_policy", "policies"});
+      !s.ok()) {
+    return s;
+  }
+  element v;
+  if (obj["host"].get(v) != simdjson::SUCCESS) return ctx.Error(path, "missing \"host\"");
+  if (auto s = GetString(ctx, absl::StrCat(path, ".host"), v, &out->host); !s.ok()) return s;
+  if (auto s = ValidateHubHost(out->host); !s.ok()) {
+    return ctx.Error(absl::StrCat(path, ".host"), s.message());
+  }
+  if (obj["device_files"].get(v) == simdjson::SUCCESS) {
+    simdjson::dom::array files;
+    if (v.get_array().get(files) != simdjson::SUCCESS) {
+      return ctx.Error(absl::StrCat(path, ".device_files"), "must be an array of paths");
+    }
+    size_t i = 0;
+    for (element f : files) {
+      std::string file;
+      if (auto s = GetString(ctx, absl::StrCat(path, ".device_files[", i++, "]"), f, &file);
+          !s.ok()) {
+        return s;
+      }
+      out->device_files.push_back(ctx.Resolve(file));
+    }
+  }
+  if (obj["active_slot"].get(v) == simdjson::SUCCESS) {
+    std::string slot;
+    if (auto s = GetString(ctx, absl::StrCat(path, ".active_slot"), v, &slot); !s.ok()) return s;
+    if (slot == "primary") {
+      out->settings.active_slot = KeySlot::kPrimary;
+    } else if (slot == "secondary") {
+      out->settings.active_slot = KeySlot::kSecondary;
+    } else {
+      return ctx.Error(absl::StrCat(path, ".active_slot"), "must be \"primary\" or \"secondary\"");
+    }
+  }
+  if (obj["device_policy"].get(v) == simdjson::SUCCESS) {
+    if (auto s = GetString(ctx, absl::StrCat(path, ".device_policy"), v,
+                           &out->settings.device_policy);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (obj["policies"].get(v) == simdjson::SUCCESS) {
+    simdjson::dom::array policies;
+    if (v.get_array().get(policies) != simdjson::SUCCESS) {
+      return ctx.Error(absl::StrCat(path, ".policies"), "must be an array");
+    }
+    size_t i = 0;
+    for (element p : policies) {
+      PolicyConfig policy;
+      if (auto s = ParsePolicy(ctx, absl::StrCat(path, ".policies[", i++, "]"), p, &policy);
+          !s.ok()) {
+        return s;
+      }
+      out->policies.push_back(std::move(policy));
+    }
+  }
+  if (!out->settings.device_policy.empty()) {
+    const PolicyConfig* found = nullptr;
+    for (const PolicyConfig& p : out->policies) {
+      if (p.name == out->settings.device_policy) found = &p;
+    }
+    if (found == nullptr || (found->rights & kDeviceConnect) == 0) {
+      return ctx.Error(absl::StrCat(path, ".device_policy"),
+                       "must name a policy of this hub with the DeviceConnect right");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseDps(const Context& ctx, absl::string_view path, element e, DpsConfig* out) {
+  object obj;
+  if (auto s = GetObject(ctx, path, e, &obj); !s.ok()) return s;
+  if (auto s = CheckNames(ctx, path, obj, {"id_scope", "groups"}); !s.ok()) return s;
+  element v;
+  if (obj["id_scope"].get(v) != simdjson::SUCCESS) return ctx.Error(path, "missing \"id_scope\"");
+  if (auto s = GetString(ctx, absl::StrCat(path, ".id_scope"), v, &out->id_scope); !s.ok()) {
+    return s;
+  }
+  if (auto s = ValidateScope(TokenScope::Registration(out->id_scope, "x")); !s.ok()) {
+    return ctx.Error(absl::StrCat(path, ".id_scope"), s.message());
+  }
+  simdjson::dom::array groups;
+  if (obj["groups"].get(v) != simdjson::SUCCESS || v.get_array().get(groups) != simdjson::SUCCESS) {
+    return ctx.Error(path, "needs \"groups\": an array of enrollment groups");
+  }
+  size_t i = 0;
+  for (element g : groups) {
+    const std::string gp = absl::StrCat(path, ".groups[", i++, "]");
+    object gobj;
+    if (auto s = GetObject(ctx, gp, g, &gobj); !s.ok()) return s;
+    if (auto s = CheckNames(ctx, gp, gobj,
+                            {"name", "registration_prefix", "primary_key", "primary_key_file",
+                             "secondary_key", "secondary_key_file"});
+        !s.ok()) {
+      return s;
+    }
+    DpsGroupConfig group;
+    if (gobj["name"].get(v) != simdjson::SUCCESS) return ctx.Error(gp, "missing \"name\"");
+    if (auto s = GetString(ctx, absl::StrCat(gp, ".name"), v, &group.name); !s.ok()) return s;
+    if (gobj["registration_prefix"].get(v) == simdjson::SUCCESS) {
+      if (auto s = GetString(ctx, absl::StrCat(gp, ".registration_prefix"), v,
+                             &group.registration_prefix);
+          !s.ok()) {
+        return s;
+      }
+    }
+    // Group keys are normally 64 bytes, but HMAC takes any length (spec TV-8).
+    if (auto s = ParseKeyPair(ctx, gp, gobj, /*any_length=*/true, &group.keys); !s.ok()) return s;
+    out->groups.push_back(std::move(group));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseLimits(const Context& ctx, element e, ServerOptions* server) {
+  object obj;
+  if (auto s = GetObject(ctx, "limits", e, &obj); !s.ok()) return s;
+  MintOptions& m = server->mint;
+  struct IntOption {
+    const char* name;
+    int64_t min, max;
+    std::function<void(int64_t)> set;
+  };
+  const std::vector<IntOption> ints = {
+      {"default_ttl_seconds", 1, UINT32_MAX, [&](int64_t v) { m.default_ttl_seconds = v; }},
+      {"min_ttl_seconds", 1, UINT32_MAX, [&](int64_t v) { m.min_ttl_seconds = v; }},
+      {"max_ttl_seconds", 1, UINT32_MAX, [&](int64_t v) { m.max_ttl_seconds = v; }},
+      {"max_batch_size", 1, 1000000, [&](int64_t v) { m.max_batch_size = v; }},
+      {"max_message_bytes", 1024, INT32_MAX, [&](int64_t v) { server->max_message_bytes = v; }},
+      {"max_concurrent_streams", 1, 1000000,
+       [&](int64_t v) { server->max_concurrent_streams = v; }},
+      {"keepalive_min_ping_interval_seconds", 1, 86400,
+       [&](int64_t v) { server->keepalive_min_ping_interval_seconds = v; }},
+      {"max_ping_strikes", 0, 1000, [&](int64_t v) { server->max_ping_strikes = v; }},
+      {"max_connection_idle_seconds", 0, 86400 * 7,
+       [&](int64_t v) { server->max_connection_idle_seconds = v; }},
+      {"max_connection_age_seconds", 0, 86400 * 7,
+       [&](int64_t v) { server->max_connection_age_seconds = v; }},
+      {"max_connection_age_grace_seconds", 0, 86400,
+       [&](int64_t v) { server->max_connection_age_grace_seconds = v; }},
+      {"shutdown_grace_seconds", 0, 3600, [&](int64_t v) { server->shutdown_grace_seconds = v; }},
+  };
+  absl::flat_hash_set<absl::string_view> names = {"renew_window_start", "renew_window_end"};
+  for (const IntOption& o : ints) names.insert(o.name);
+  if (auto s = CheckNames(ctx, "limits", obj, names); !s.ok()) return s;
+  element v;
+  for (const IntOption& o : ints) {
+    if (obj[o.name].get(v) != simdjson::SUCCESS) continue;
+    int64_t value = 0;
+    if (auto s = GetInt(ctx, absl::StrCat("limits.", o.name), v, o.min, o.max, &value); !s.ok()) {
+      return s;
+    }
+    o.set(value);
+  }
+  if (obj["renew_window_start"].get(v) == simdjson::SUCCESS) {
+    if (auto s = GetDouble(ctx, "limits.renew_window_start", v, &m.renew_window_start); !s.ok()) {
+      return s;
+    }
+  }
+  if (obj["renew_window_end"].get(v) == simdjson::SUCCESS) {
+    if (auto s = GetDouble(ctx, "limits.renew_window_end", v, &m.renew_window_end); !s.ok()) {
+      return s;
+    }
+  }
+  if (auto s = ValidateServerOptions(*server); !s.ok()) return ctx.Error("limits", s.message());
+  return absl::OkStatus();
+}
+
+std::optional<StoredKey> PrepareOptional(const std::optional<SecretBytes>& key) {
+  if (!key) return std::nullopt;
+  StoredKey stored{HmacKey::FromSecret(*key), {}};
+  stored.fingerprint = stored.hmac.Fingerprint();
+  return stored;
+}
+
+}  // namespace
+
+absl::StatusOr<uint32_t> ParseRight(absl::string_view name) {
+  if (name == "DeviceConnect") return kDeviceConnect;
+  if (name == "ServiceConnect") return kServiceConnect;
+  if (name == "RegistryRead") return kRegistryRead;
+  if (name == "RegistryWrite") return kRegistryWrite;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown right \"", name,
+      "\" (DeviceConnect, ServiceConnect, RegistryRead or RegistryWrite)"));
+}
+
+absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_view source,
+                                          absl::string_view base_dir) {
+  const Context ctx{std::string(source), std::string(base_dir)};
+  simdjson::padded_string padded(text.data(), text.size());
+  simdjson::dom::parser parser;
+  element root;
+  if (auto err = parser.parse(padded).get(root); err != simdjson::SUCCESS) {
+    crypto::Cleanse(padded.data(), padded.size());
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": malformed JSON: ", simdjson::error_message(err)));
+  }
+  ServiceConfig config;
+  config.source = std::string(source);
+  absl::Status status = [&]() -> absl::Status {
+    object obj;
+    if (auto s = GetObject(ctx, "(top level)", root, &obj); !s.ok()) return s;
+    if (auto s = CheckNames(ctx, "(top level)", obj, {"listen", "hubs", "dps", "limits"}); !s.ok()) {
+      return s;
+    }
+    element v;
+    if (obj["listen"].get(v) == simdjson::SUCCESS) {
+      if (auto s = GetString(ctx, "listen", v, &config.server.listen_address); !s.ok()) return s;
+    }
+    if (obj["limits"].get(v) == simdjson::SUCCESS) {
+      if (auto s = ParseLimits(ctx, v, &config.server); !s.ok()) return s;
+    }
+    if (obj["hubs"].get(v) == simdjson::SUCCESS) {
+      simdjson::dom::array hubs;
+      if (v.get_array().get(hubs) != simdjson::SUCCESS) return ctx.Error("hubs", "must be an array");
+      size_t i = 0;
+      for (element h : hubs) {
+        HubConfig hub;
+        if (auto s = ParseHub(ctx, absl::StrCat("hubs[", i++, "]"), h, &hub); !s.ok()) return s;
+        for (const HubConfig& other : config.hubs) {
+          if (other.host == hub.host) {
+            return ctx.Error(absl::StrCat("hubs[", i - 1, "]"),
+                             absl::StrCat("hub ", hub.host, " is configured twice"));
+          }
+        }
+        config.hubs.push_back(std::move(hub));
+      }
+    }
+    if (obj["dps"].get(v) == simdjson::SUCCESS) {
+      simdjson::dom::array dps;
+      if (v.get_array().get(dps) != simdjson::SUCCESS) return ctx.Error("dps", "must be an array");
+      size_t i = 0;
+      for (element d : dps) {
+        DpsConfig entry;
+        if (auto s = ParseDps(ctx, absl::StrCat("dps[", i++, "]"), d, &entry); !s.ok()) return s;
+        config.dps.push_back(std::move(entry));
+      }
+    }
+    return absl::OkStatus();
+  }();
+  crypto::Cleanse(padded.data(), padded.size());
+  if (!status.ok()) return status;
+  return config;
+}
+
+absl::StatusOr<ServiceConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read configuration file ", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t slash = path.rfind('/');
+  auto config =
+      ParseConfig(text, path, slash == std::string::npos ? "" : path.substr(0, slash));
+  crypto::Cleanse(text.data(), text.size());
+  return config;
+}
+
+absl::StatusOr<std::shared_ptr<const IdentityTable>> BuildIdentityTable(
+    const ServiceConfig& config) {
+  auto table = std::make_shared<IdentityTable>();
+  for (const HubConfig& hub : config.hubs) {
+    if (auto s = table->AddHub(hub.host, hub.settings); !s.ok()) return s;
+    for (const PolicyConfig& policy : hub.policies) {
+      PolicyEntry entry;
+      entry.name = policy.name;
+      entry.rights = policy.rights;
+      entry.primary = PrepareOptional(policy.keys.primary);
+      entry.secondary = PrepareOptional(policy.keys.secondary);
+      entry.source = config.source;
+      if (auto s = table->AddPolicy(hub.host, std::move(entry)); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(config.source, ": ", s.message()));
+      }
+    }
+    for (const std::string& file : hub.device_files) {
+      if (auto s = LoadExportFile(file, hub.host, table.get()); !s.ok()) return s;
+    }
+  }
+  for (const DpsConfig& dps : config.dps) {
+    for (const DpsGroupConfig& group : dps.groups) {
+      DpsGroupEntry entry;
+      entry.name = group.name;
+      entry.registration_prefix = group.registration_prefix;
+      entry.primary = PrepareOptional(group.keys.primary);
+      entry.secondary = PrepareOptional(group.keys.secondary);
+      entry.source = config.source;
+      if (auto s = table->AddDpsGroup(dps.id_scope, std::move(entry)); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(config.source, ": ", s.message()));
+      }
+    }
+  }
+  return std::shared_ptr<const IdentityTable>(std::move(table));
+}
+
+}  // namespace sasmint

@@ -1,0 +1,104 @@
+// config.h: the service configuration file (`sasmint serve --config FILE`).
+//
+// A JSON object; every name is checked, so a misspelt option is an error, not a silent default.
+// Relative paths are resolved against the configuration file's directory. Keys are given inline
+// (`primary_key`) or, as Kubernetes mounts Secrets, in files (`primary_key_file`), and are kept
+// decoded in SecretBytes only until BuildIdentityTable turns them into HMAC midstates. Error
+// messages name the JSON path (e.g. `hubs[0].policies[1].rights`) and never contain key text.
+//
+//   {
+//     "listen": "0.0.0.0:50051",
+//     "hubs": [{
+//       "host": "myhub.azure-devices.net",
+//       "device_files": ["devices.json"],
+//       "active_slot": "primary",                    // or "secondary"
+//       "device_policy": "device",                   // optional: sign device tokens with it
+//       "policies": [{"name": "device", "rights": ["DeviceConnect"],
+//                     "primary_key_file": "/secrets/device-policy-primary"}]
+//     }],
+//     "dps": [{"id_scope": "0ne00000001",
+//              "groups": [{"name": "sensors", "registration_prefix": "sensor-",
+//                          "primary_key": "<base64>"}]}],
+//     "limits": {"default_ttl_seconds": 3600, "min_ttl_seconds": 60, "max_ttl_seconds": 86400,
+//                "renew_window_start": 0.70, "renew_window_end": 0.85, "max_batch_size": 10000,
+//                "max_message_bytes": 16777216, "max_concurrent_streams": 100,
+//                "keepalive_min_ping_interval_seconds": 10, "max_connection_idle_seconds": 0,
+//                "max_connection_age_seconds": 3600, "max_connection_age_grace_seconds": 60,
+//                "shutdown_grace_seconds": 10}
+//   }
+//
+// Functions are thread-safe; ServiceConfig is a move-only value (thread-compatible).
+#ifndef SASMINT_SERVICE_CONFIG_H_
+#define SASMINT_SERVICE_CONFIG_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "service/keystore/key_store.h"
+#include "service/server.h"
+#include "signer/secret_bytes.h"
+
+namespace sasmint {
+
+struct KeyPairConfig {
+  std::optional<SecretBytes> primary;
+  std::optional<SecretBytes> secondary;
+};
+
+struct PolicyConfig {
+  std::string name;
+  uint32_t rights = 0;
+  KeyPairConfig keys;
+};
+
+struct HubConfig {
+  std::string host;
+  std::vector<std::string> device_files;  // absolute, or relative to the working directory
+  HubSettings settings;
+  std::vector<PolicyConfig> policies;
+};
+
+struct DpsGroupConfig {
+  std::string name;
+  std::string registration_prefix;
+  KeyPairConfig keys;
+};
+
+struct DpsConfig {
+  std::string id_scope;
+  std::vector<DpsGroupConfig> groups;
+};
+
+struct ServiceConfig {
+  ServerOptions server;  // listen address, mint options and server limits
+  std::vector<HubConfig> hubs;
+  std::vector<DpsConfig> dps;
+  std::string source;  // the file it was read from, for messages
+};
+
+// ParseConfig parses configuration text; `source` names it in errors and `base_dir` resolves
+// relative paths. INVALID_ARGUMENT "source: path: reason" for malformed JSON, unknown names,
+// wrong types, bad values or keys; NOT_FOUND for an unreadable key file.
+absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_view source,
+                                          absl::string_view base_dir);
+
+// LoadConfigFile reads and parses the file at `path`; NOT_FOUND if it cannot be read.
+absl::StatusOr<ServiceConfig> LoadConfigFile(const std::string& path);
+
+// BuildIdentityTable loads every hub's device files and turns policies and enrollment groups
+// into a table ready to publish. Errors are those of LoadExportFile, or INVALID_ARGUMENT for a
+// device_policy that names no DeviceConnect policy of its hub.
+absl::StatusOr<std::shared_ptr<const IdentityTable>> BuildIdentityTable(
+    const ServiceConfig& config);
+
+// ParseRight returns the Right named "DeviceConnect", "ServiceConnect", "RegistryRead" or
+// "RegistryWrite" (RegistryWrite includes RegistryRead); INVALID_ARGUMENT otherwise.
+absl::StatusOr<uint32_t> ParseRight(absl::string_view name);
+
+}  // namespace sasmint
+
+#endif  // SASMINT_SERVICE_CONFIG_H_

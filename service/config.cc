@@ -313,6 +313,7 @@ absl::Status ParseLimits(const Context& ctx, element e, ServerOptions* server) {
        [&](int64_t v) { server->max_connection_age_seconds = v; }},
       {"max_connection_age_grace_seconds", 0, 86400,
        [&](int64_t v) { server->max_connection_age_grace_seconds = v; }},
+      {"shutdown_drain_ms", 0, 600000, [&](int64_t v) { server->shutdown_drain_ms = v; }},
       {"shutdown_grace_seconds", 0, 3600, [&](int64_t v) { server->shutdown_grace_seconds = v; }},
   };
   absl::flat_hash_set<absl::string_view> names = {"renew_window_start", "renew_window_end"};

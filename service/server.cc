@@ -6,6 +6,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace sasmint {
 
@@ -19,6 +20,7 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError("max_concurrent_streams must be at least 1");
   }
   if (o.keepalive_min_ping_interval_seconds < 1 || o.max_ping_strikes < 0 ||
+      o.shutdown_drain_ms < 0 ||
       o.max_connection_idle_seconds < 0 || o.max_connection_age_seconds < 0 ||
       o.max_connection_age_grace_seconds < 0 || o.shutdown_grace_seconds < 0) {
     return absl::InvalidArgumentError(
@@ -70,7 +72,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
-Server::~Server() { Shutdown(absl::ZeroDuration()); }
+Server::~Server() { Shutdown(absl::ZeroDuration(), absl::ZeroDuration()); }
 
 void Server::SetServing(bool serving) {
   if (server_ == nullptr) return;
@@ -80,8 +82,14 @@ void Server::SetServing(bool serving) {
   health->SetServingStatus("sasmint.v1.TokenService", serving);
 }
 
-void Server::Shutdown(absl::Duration grace) {
+void Server::Shutdown(absl::Duration drain, absl::Duration grace) {
   if (server_ == nullptr) return;
+  // Closing the server outright cancels calls that raced with it (clients see CANCELLED, which
+  // they cannot tell from lost work). Refusing new work with UNAVAILABLE first lets clients move
+  // on, so that by the time the listener closes nothing new is arriving.
+  SetServing(false);
+  token_service_->StartDraining();
+  if (drain > absl::ZeroDuration()) absl::SleepFor(drain);
   server_->Shutdown(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
   server_->Wait();

@@ -32,6 +32,7 @@ struct ServerOptions {
   int max_connection_idle_seconds = 0;           // 0 = unlimited
   int max_connection_age_seconds = 3600;         // 0 = unlimited; clients then reconnect,
   int max_connection_age_grace_seconds = 60;     // which also rebalances them across replicas
+  int shutdown_drain_ms = 500;                   // refuse new work this long before closing
   int shutdown_grace_seconds = 10;               // in-flight work finishes within this
 };
 
@@ -52,9 +53,11 @@ class Server {
   // SetServing sets the health status of the server and of every service it hosts.
   void SetServing(bool serving);
 
-  // Shutdown stops accepting calls and waits up to `grace` for in-flight calls, then cancels
-  // the rest. Idempotent.
-  void Shutdown(absl::Duration grace);
+  // Shutdown stops the server gracefully: health turns NOT_SERVING and, for `drain`, new calls
+  // and new stream batches are refused with UNAVAILABLE (retriable elsewhere) while calls in
+  // progress finish; then the listener closes and in-flight calls get up to `grace` before they
+  // are cancelled. Idempotent.
+  void Shutdown(absl::Duration drain, absl::Duration grace);
 
  private:
   Server() = default;

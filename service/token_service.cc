@@ -80,10 +80,21 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+absl::Status TokenServiceImpl::Admit() const {
+  if (draining()) {
+    return absl::UnavailableError("server is shutting down; retry on another replica");
+  }
+  return absl::OkStatus();
+}
+
 grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContext* context,
                                                       const v1::MintTokenRequest* request,
                                                       v1::MintTokenResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = Admit(); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   const std::shared_ptr<const IdentityTable> table = store_->Snapshot();
   if (table == nullptr) {
     reactor->Finish(ToGrpcStatus(NotReady()));
@@ -97,6 +108,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContex
 
 absl::Status TokenServiceImpl::MintBatch(const v1::MintTokensRequest& request,
                                          v1::MintTokensResponse* response) const {
+  if (absl::Status s = Admit(); !s.ok()) return s;
   const uint32_t max_batch = minter_.options().max_batch_size;
   if (static_cast<uint64_t>(request.requests_size()) > max_batch) {
     return absl::InvalidArgumentError(absl::StrCat("batch of ", request.requests_size(),

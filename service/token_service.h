@@ -9,6 +9,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sasmint/v1/sasmint.grpc.pb.h"
@@ -44,11 +46,21 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
       grpc::CallbackServerContext* context) override;
 
   // MintBatch fills `response` for `request`: per-item results in order, batch_id echoed.
-  // INVALID_ARGUMENT if the batch exceeds the maximum size, UNAVAILABLE before keys are loaded.
+  // INVALID_ARGUMENT if the batch exceeds the maximum size, UNAVAILABLE before keys are loaded
+  // or while draining.
   absl::Status MintBatch(const v1::MintTokensRequest& request,
                          v1::MintTokensResponse* response) const;
 
+  // StartDraining makes every later call (and every later batch of an open stream) fail with
+  // UNAVAILABLE, a status clients retry elsewhere, so that shutdown drops no accepted work.
+  void StartDraining() { draining_.store(true, std::memory_order_release); }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
  private:
+  // Admit returns OK or the UNAVAILABLE status for a new call or batch.
+  absl::Status Admit() const;
+
+  std::atomic<bool> draining_{false};
   const KeyStore* store_;
   const Clock* clock_;
   Minter minter_;

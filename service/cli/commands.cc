@@ -399,8 +399,8 @@ int RunServe(const std::vector<std::string>& args) {
   Log(LogLevel::kInfo, "shutting down",
       {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
        {"grace_seconds", absl::StrCat(config.server.shutdown_grace_seconds)}});
-  (*server)->SetServing(false);
-  (*server)->Shutdown(absl::Seconds(config.server.shutdown_grace_seconds));
+  (*server)->Shutdown(absl::Milliseconds(config.server.shutdown_drain_ms),
+                     absl::Seconds(config.server.shutdown_grace_seconds));
   Log(LogLevel::kInfo, "stopped");
   return kExitOk;
 }

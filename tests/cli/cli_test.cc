@@ -2,6 +2,9 @@
 // server on a loopback port. SASMINT_BIN names the binary (set by CMake).
 #include <signal.h>
 
+#include <atomic>
+#include <thread>
+
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -10,7 +13,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "sasmint/v1/sasmint.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
@@ -312,6 +318,66 @@ TEST_F(ServeTest, ConfigFileServesPoliciesAndDpsAndCheckConfigValidatesIt) {
   const ProcessResult bad_serve = Sasmint({"serve", "--config", config, "--listen", "127.0.0.1:0"});
   EXPECT_EQ(bad_serve.exit_code, 2);
   EXPECT_THAT(bad_serve.err, HasSubstr("needs \"rights\""));
+}
+
+TEST_F(ServeTest, SigtermUnderLoadLosesNoAcceptedRequest) {
+  std::string devices_text;
+  for (int i = 0; i < 50; ++i) devices_text += ExportLine(absl::StrCat("dev", i));
+  testing::WriteFile(dir_ + "/devices.json", devices_text);
+  const std::string port = StartServer({"--hub", kHub, "--devices", dir_ + "/devices.json"});
+  auto channel = grpc::CreateChannel("127.0.0.1:" + port, grpc::InsecureChannelCredentials());
+  std::atomic<bool> signalled{false};
+  std::atomic<int64_t> ok_calls{0}, ok_after_signal{0};
+  absl::Mutex mu;
+  std::vector<std::string> lost;  // calls that failed other than by being refused
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 8; ++t) {
+    callers.emplace_back([&, t] {
+      auto stub = v1::TokenService::NewStub(channel);
+      v1::MintTokensRequest request;
+      for (int i = 0; i < 200; ++i) {
+        auto* id = request.add_requests()->mutable_identity();
+        id->set_hub(kHub);
+        id->set_device_id(absl::StrCat("dev", (t + i) % 50));
+      }
+      for (int n = 0; n < 100000; ++n) {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+        v1::MintTokensResponse response;
+        const bool after = signalled.load();
+        const grpc::Status s = stub->MintTokens(&context, request, &response);
+        if (s.ok()) {
+          ++ok_calls;
+          if (after) ++ok_after_signal;
+          if (response.results_size() != 200 || !response.results(199).has_token()) {
+            absl::MutexLock lock(&mu);
+            lost.push_back("incomplete response");
+          }
+          continue;
+        }
+        // UNAVAILABLE: the server refused the call (shutting down, or gone). Anything else means
+        // a call it had accepted was dropped.
+        if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
+          absl::MutexLock lock(&mu);
+          lost.push_back(absl::StrCat(s.error_code(), ": ", s.error_message(), " after=", after));
+        }
+        break;
+      }
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  signalled = true;
+  server_->Signal(SIGTERM);
+  for (std::thread& c : callers) c.join();
+  // The gateway goes away too; the server would otherwise hold the idle connection open until
+  // its grace period ends.
+  channel.reset();
+  auto code = server_->Wait(absl::Seconds(30));
+  ASSERT_THAT(code, IsOk());
+  EXPECT_EQ(*code, 0);
+  EXPECT_GT(ok_calls.load(), 8);
+  EXPECT_TRUE(lost.empty()) << absl::StrJoin(lost, "; ");
+  EXPECT_THAT(server_->ReadStderr(), HasSubstr(R"("msg":"stopped")"));
 }
 
 TEST(ServeErrorsTest, MalformedExportFailsWithLineNumberAndNeverCrashes) {

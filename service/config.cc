@@ -313,6 +313,9 @@ absl::Status ParseLimits(const Context& ctx, element e, ServerOptions* server) {
        [&](int64_t v) { server->max_connection_age_seconds = v; }},
       {"max_connection_age_grace_seconds", 0, 86400,
        [&](int64_t v) { server->max_connection_age_grace_seconds = v; }},
+      {"worker_threads", 0, 1024, [&](int64_t v) { server->pool.threads = v; }},
+      {"slice_items", 1, 1000000, [&](int64_t v) { server->pool.slice_items = v; }},
+      {"max_queued_batches", 1, 1000000, [&](int64_t v) { server->pool.max_queued_batches = v; }},
       {"shutdown_drain_ms", 0, 600000, [&](int64_t v) { server->shutdown_drain_ms = v; }},
       {"shutdown_grace_seconds", 0, 3600, [&](int64_t v) { server->shutdown_grace_seconds = v; }},
   };

@@ -24,6 +24,7 @@
 //                "max_message_bytes": 16777216, "max_concurrent_streams": 100,
 //                "keepalive_min_ping_interval_seconds": 10, "max_connection_idle_seconds": 0,
 //                "max_connection_age_seconds": 3600, "max_connection_age_grace_seconds": 60,
+//                "worker_threads": 0, "slice_items": 256, "max_queued_batches": 4096,
 //                "shutdown_drain_ms": 500, "shutdown_grace_seconds": 10}
 //   }
 //

@@ -20,7 +20,8 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError("max_concurrent_streams must be at least 1");
   }
   if (o.keepalive_min_ping_interval_seconds < 1 || o.max_ping_strikes < 0 ||
-      o.shutdown_drain_ms < 0 ||
+      o.shutdown_drain_ms < 0 || o.pool.threads < 0 || o.pool.slice_items == 0 ||
+      o.pool.max_queued_batches == 0 ||
       o.max_connection_idle_seconds < 0 || o.max_connection_age_seconds < 0 ||
       o.max_connection_age_grace_seconds < 0 || o.shutdown_grace_seconds < 0) {
     return absl::InvalidArgumentError(
@@ -33,7 +34,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                                       const KeyStore* store, const Clock* clock) {
   if (absl::Status s = ValidateServerOptions(options); !s.ok()) return s;
   std::unique_ptr<Server> server(new Server());
-  server->token_service_ = std::make_unique<TokenServiceImpl>(store, clock, options.mint);
+  server->token_service_ = std::make_unique<TokenServiceImpl>(store, clock, options.mint, options.pool);
   // KeyAdmin is registered so that it is discoverable; its methods answer UNIMPLEMENTED until the
   // key store issue adds them.
   server->key_admin_ = std::make_unique<v1::KeyAdmin::CallbackService>();

@@ -32,6 +32,7 @@ struct ServerOptions {
   int max_connection_idle_seconds = 0;           // 0 = unlimited
   int max_connection_age_seconds = 3600;         // 0 = unlimited; clients then reconnect,
   int max_connection_age_grace_seconds = 60;     // which also rebalances them across replicas
+  PoolOptions pool;                              // large batches are minted here
   int shutdown_drain_ms = 500;                   // refuse new work this long before closing
   int shutdown_grace_seconds = 10;               // in-flight work finishes within this
 };

@@ -1,5 +1,7 @@
 #include "service/token_service.h"
 
+#include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -106,23 +108,46 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContex
   return reactor;
 }
 
-absl::Status TokenServiceImpl::MintBatch(const v1::MintTokensRequest& request,
-                                         v1::MintTokensResponse* response) const {
+TokenServiceImpl::TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,
+                                   PoolOptions pool)
+    : store_(store),
+      clock_(clock),
+      minter_(options),
+      slice_items_(pool.slice_items > 0 ? pool.slice_items : 256),
+      pool_(std::make_unique<WorkPool>(
+          pool.threads > 0 ? pool.threads
+                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
+          pool.max_queued_batches)) {}
+
+TokenServiceImpl::~TokenServiceImpl() = default;
+
+absl::StatusOr<BatchJob> TokenServiceImpl::StartBatch(const v1::MintTokensRequest& request,
+                                                      v1::MintTokensResponse* response) const {
   if (absl::Status s = Admit(); !s.ok()) return s;
   const uint32_t max_batch = minter_.options().max_batch_size;
   if (static_cast<uint64_t>(request.requests_size()) > max_batch) {
     return absl::InvalidArgumentError(absl::StrCat("batch of ", request.requests_size(),
                                                    " requests exceeds the maximum of ", max_batch));
   }
-  const std::shared_ptr<const IdentityTable> table = store_->Snapshot();
-  if (table == nullptr) return NotReady();
+  BatchJob job;
+  job.table = store_->Snapshot();
+  if (job.table == nullptr) return NotReady();
   // One clock reading per batch: every token of a batch shares its expiry second.
-  const absl::Time now = clock_->Now();
+  job.now = clock_->Now();
+  job.request = &request;
+  job.response = response;
   response->set_batch_id(request.batch_id());
   response->mutable_results()->Reserve(request.requests_size());
-  for (const v1::MintTokenRequest& item : request.requests()) {
-    v1::MintResult* result = response->add_results();
-    absl::StatusOr<MintedToken> minted = MintOne(minter_, *table, item, now);
+  return job;
+}
+
+bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
+  const int end = static_cast<int>(
+      std::min<size_t>(job.request->requests_size(), job.next + max_items));
+  for (; job.next < end; ++job.next) {
+    v1::MintResult* result = job.response->add_results();
+    absl::StatusOr<MintedToken> minted =
+        MintOne(minter_, *job.table, job.request->requests(job.next), job.now);
     if (minted.ok()) {
       FillResponse(*minted, result->mutable_token());
     } else {
@@ -130,14 +155,71 @@ absl::Status TokenServiceImpl::MintBatch(const v1::MintTokensRequest& request,
       result->mutable_error()->set_message(std::string(minted.status().message()));
     }
   }
+  return !job.done();
+}
+
+absl::Status TokenServiceImpl::MintBatch(const v1::MintTokensRequest& request,
+                                         v1::MintTokensResponse* response) const {
+  absl::StatusOr<BatchJob> job = StartBatch(request, response);
+  if (!job.ok()) return job.status();
+  while (MintSlice(*job, job->request->requests_size())) {
+  }
   return absl::OkStatus();
 }
+
+namespace {
+
+// UnaryBatchTask mints one MintTokens call on the pool and finishes its reactor.
+class UnaryBatchTask final : public SlicedTask {
+ public:
+  UnaryBatchTask(const TokenServiceImpl* service, grpc::CallbackServerContext* context,
+                 grpc::ServerUnaryReactor* reactor, BatchJob job)
+      : service_(service), context_(context), reactor_(reactor), job_(std::move(job)) {}
+
+  bool RunSlice() override {
+    // A cancelled call (client gone, deadline passed) stops using CPU at the next slice.
+    if (context_->IsCancelled()) {
+      cancelled_ = true;
+      return false;
+    }
+    return service_->MintSlice(job_, service_->slice_items());
+  }
+
+  void Finish() override {
+    reactor_->Finish(cancelled_ ? grpc::Status::CANCELLED : grpc::Status::OK);
+    delete this;
+  }
+
+ private:
+  const TokenServiceImpl* const service_;
+  grpc::CallbackServerContext* const context_;
+  grpc::ServerUnaryReactor* const reactor_;
+  BatchJob job_;
+  bool cancelled_ = false;
+};
+
+}  // namespace
 
 grpc::ServerUnaryReactor* TokenServiceImpl::MintTokens(grpc::CallbackServerContext* context,
                                                        const v1::MintTokensRequest* request,
                                                        v1::MintTokensResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(MintBatch(*request, response)));
+  absl::StatusOr<BatchJob> job = StartBatch(*request, response);
+  if (!job.ok()) {
+    reactor->Finish(ToGrpcStatus(job.status()));
+    return reactor;
+  }
+  if (static_cast<size_t>(request->requests_size()) <= slice_items_) {
+    MintSlice(*job, slice_items_);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  auto* task = new UnaryBatchTask(this, context, reactor, *std::move(job));
+  if (absl::Status s = pool_->Submit(task); !s.ok()) {
+    delete task;
+    response->Clear();
+    reactor->Finish(ToGrpcStatus(s));
+  }
   return reactor;
 }
 
@@ -148,7 +230,8 @@ namespace {
 class TokenStream final
     : public grpc::ServerBidiReactor<v1::MintTokensRequest, v1::MintTokensResponse> {
  public:
-  explicit TokenStream(const TokenServiceImpl* service) : service_(service) {
+  TokenStream(TokenServiceImpl* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
     {
       absl::MutexLock lock(&mu_);
       read_pending_ = true;
@@ -157,45 +240,41 @@ class TokenStream final
   }
 
   void OnReadDone(bool ok) override {
-    Actions next;
-    if (!ok) {
+    int target = 0;
+    bool stopped = false;
+    {
       absl::MutexLock lock(&mu_);
-      read_pending_ = false;
-      reads_done_ = true;  // the client half-closed, or the call is over
-      next = Decide(next);
-    } else {
-      // Only this callback fills the buffer that is not being written, and no other read is
-      // outstanding, so the batch is minted without holding the lock.
-      int target;
-      bool stopped;
-      {
-        absl::MutexLock lock(&mu_);
-        target = writing_ ? 1 - current_ : current_;
-        stopped = reads_done_;
-      }
-      absl::Status s;
-      if (!stopped) {
-        responses_[target].Clear();
-        s = service_->MintBatch(request_, &responses_[target]);
-      }
-      absl::MutexLock lock(&mu_);
-      read_pending_ = false;
-      if (stopped) {
-        // The stream already failed (a write did): drop the batch.
-      } else if (!s.ok()) {
-        // A bad batch ends the stream; results already sent stay valid.
-        status_ = ToGrpcStatus(s);
-        reads_done_ = true;
-      } else if (writing_) {
-        ready_ = true;  // written from OnWriteDone; the next read waits until then
+      if (!ok) {
+        read_pending_ = false;
+        reads_done_ = true;  // the client half-closed, or the call is over
+        stopped = true;
       } else {
-        current_ = target;
-        next.write = &responses_[target];
-        writing_ = true;
+        // Only one batch is minted at a time, into the buffer that is not being written.
+        target = writing_ ? 1 - current_ : current_;
+        stopped = reads_done_;  // the stream already failed (a write did): drop the batch
       }
-      next = Decide(next);
     }
-    Run(next);
+    if (stopped) {
+      BatchDone(0, absl::CancelledError());
+      return;
+    }
+    v1::MintTokensResponse* out = &responses_[target];
+    out->Clear();
+    absl::StatusOr<BatchJob> job = service_->StartBatch(request_, out);
+    if (!job.ok()) {
+      BatchDone(target, job.status());
+      return;
+    }
+    if (static_cast<size_t>(request_.requests_size()) <= service_->slice_items()) {
+      service_->MintSlice(*job, service_->slice_items());
+      BatchDone(target, absl::OkStatus());
+      return;
+    }
+    auto* task = new BatchTask(this, target, *std::move(job));
+    if (absl::Status s = service_->pool().Submit(task); !s.ok()) {
+      delete task;
+      BatchDone(target, s);
+    }
   }
 
   void OnWriteDone(bool ok) override {
@@ -222,6 +301,58 @@ class TokenStream final
   void OnDone() override { delete this; }
 
  private:
+  // BatchTask mints a large batch of the stream on the pool.
+  class BatchTask final : public SlicedTask {
+   public:
+    BatchTask(TokenStream* stream, int target, BatchJob job)
+        : stream_(stream), target_(target), job_(std::move(job)) {}
+    bool RunSlice() override {
+      if (stream_->context_->IsCancelled()) {
+        cancelled_ = true;
+        return false;
+      }
+      return stream_->service_->MintSlice(job_, stream_->service_->slice_items());
+    }
+    void Finish() override {
+      TokenStream* stream = stream_;
+      const int target = target_;
+      const bool cancelled = cancelled_;
+      delete this;  // before BatchDone, which may end the stream
+      stream->BatchDone(target, cancelled ? absl::CancelledError() : absl::OkStatus());
+    }
+
+   private:
+    TokenStream* const stream_;
+    const int target_;
+    BatchJob job_;
+    bool cancelled_ = false;
+  };
+
+  // BatchDone continues the stream after the batch read last has been minted into
+  // responses_[target] (or failed with `status`, or was dropped with CANCELLED).
+  void BatchDone(int target, const absl::Status& status) {
+    Actions next;
+    {
+      absl::MutexLock lock(&mu_);
+      read_pending_ = false;
+      if (absl::IsCancelled(status)) {
+        // Dropped: the stream is already ending.
+      } else if (!status.ok()) {
+        // A bad batch (or overload) ends the stream; results already sent stay valid.
+        status_ = ToGrpcStatus(status);
+        reads_done_ = true;
+      } else if (writing_) {
+        ready_ = true;  // written from OnWriteDone; the next read waits until then
+      } else {
+        current_ = target;
+        next.write = &responses_[target];
+        writing_ = true;
+      }
+      next = Decide(next);
+    }
+    Run(next);
+  }
+
   // Actions are the gRPC operations a callback starts once it has released the lock.
   struct Actions {
     const v1::MintTokensResponse* write = nullptr;
@@ -251,7 +382,8 @@ class TokenStream final
     if (next.finish) Finish(next.status);
   }
 
-  const TokenServiceImpl* const service_;
+  TokenServiceImpl* const service_;
+  grpc::CallbackServerContext* const context_;
   absl::Mutex mu_;
   v1::MintTokensRequest request_;        // written by gRPC between StartRead and OnReadDone
   v1::MintTokensResponse responses_[2];  // [current_] is being written; the other may be ready
@@ -268,7 +400,7 @@ class TokenStream final
 
 grpc::ServerBidiReactor<v1::MintTokensRequest, v1::MintTokensResponse>*
 TokenServiceImpl::StreamTokens(grpc::CallbackServerContext* context) {
-  return new TokenStream(this);
+  return new TokenStream(this, context);
 }
 
 }  // namespace sasmint

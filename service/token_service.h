@@ -2,7 +2,8 @@
 //
 // TokenServiceImpl translates sasmint.v1 protobuf requests into MintRequests, mints them with a
 // Minter against the KeyStore's current snapshot, and translates results back. It never blocks
-// inside a reactor. VerifyToken answers UNIMPLEMENTED until its issue lands.
+// inside a reactor: batches larger than a slice are minted on a WorkPool, one slice at a time,
+// round-robin with other batches, so one large caller cannot starve the others. VerifyToken answers UNIMPLEMENTED until its issue lands.
 // Thread-safe: gRPC calls it from many threads; it holds no mutable state of its own.
 #ifndef SASMINT_SERVICE_TOKEN_SERVICE_H_
 #define SASMINT_SERVICE_TOKEN_SERVICE_H_
@@ -10,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -17,6 +19,7 @@
 #include "service/clock.h"
 #include "service/keystore/key_store.h"
 #include "service/minter.h"
+#include "service/work_pool.h"
 
 namespace sasmint {
 
@@ -27,11 +30,31 @@ absl::StatusOr<MintRequest> ToMintRequest(const v1::MintTokenRequest& request);
 // ToGrpcStatus converts an absl::Status to a grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// BatchJob is a batch being minted: the snapshot and time it is minted against, and how far it
+// has got. Results are appended to `response` in request order.
+struct BatchJob {
+  std::shared_ptr<const IdentityTable> table;
+  absl::Time now;
+  const v1::MintTokensRequest* request = nullptr;
+  v1::MintTokensResponse* response = nullptr;
+  int next = 0;
+
+  bool done() const { return next >= request->requests_size(); }
+};
+
+// PoolOptions size the pool that mints large batches off gRPC's callback threads.
+struct PoolOptions {
+  int threads = 0;             // 0: one per CPU
+  size_t slice_items = 256;    // batches larger than this go to the pool, a slice at a time
+  size_t max_queued_batches = 4096;
+};
+
 class TokenServiceImpl final : public v1::TokenService::CallbackService {
  public:
   // The store and clock must outlive the service.
-  TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options)
-      : store_(store), clock_(clock), minter_(options) {}
+  TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,
+                   PoolOptions pool = {});
+  ~TokenServiceImpl() override;
 
   grpc::ServerUnaryReactor* MintToken(grpc::CallbackServerContext* context,
                                       const v1::MintTokenRequest* request,
@@ -45,11 +68,19 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   grpc::ServerBidiReactor<v1::MintTokensRequest, v1::MintTokensResponse>* StreamTokens(
       grpc::CallbackServerContext* context) override;
 
-  // MintBatch fills `response` for `request`: per-item results in order, batch_id echoed.
-  // INVALID_ARGUMENT if the batch exceeds the maximum size, UNAVAILABLE before keys are loaded
-  // or while draining.
+  // StartBatch admits a batch: INVALID_ARGUMENT if it exceeds the maximum size, UNAVAILABLE
+  // before keys are loaded or while draining. Sets the response's batch_id.
+  absl::StatusOr<BatchJob> StartBatch(const v1::MintTokensRequest& request,
+                                      v1::MintTokensResponse* response) const;
+  // MintSlice mints up to `max_items` more items of `job`; returns whether items remain.
+  bool MintSlice(BatchJob& job, size_t max_items) const;
+  // MintBatch is StartBatch plus every slice, inline.
   absl::Status MintBatch(const v1::MintTokensRequest& request,
                          v1::MintTokensResponse* response) const;
+
+  // pool returns the pool for large batches; slice_items() is its slice size.
+  WorkPool& pool() { return *pool_; }
+  size_t slice_items() const { return slice_items_; }
 
   // StartDraining makes every later call (and every later batch of an open stream) fail with
   // UNAVAILABLE, a status clients retry elsewhere, so that shutdown drops no accepted work.
@@ -64,6 +95,8 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   const KeyStore* store_;
   const Clock* clock_;
   Minter minter_;
+  const size_t slice_items_;
+  std::unique_ptr<WorkPool> pool_;
 };
 
 }  // namespace sasmint

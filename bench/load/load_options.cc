@@ -1,0 +1,189 @@
+#include "bench/load/load_options.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "service/cli/flags.h"
+
+namespace sasmint::bench {
+namespace {
+
+// Upper bounds that keep a typo from allocating the machine away; far above useful values.
+constexpr int64_t kMaxConcurrency = 100000;
+constexpr int64_t kMaxBatch = 1000000;
+constexpr int64_t kMaxChannels = 1024;
+constexpr double kMaxSeconds = 7 * 24 * 3600;
+
+absl::StatusOr<int64_t> ParseCount(absl::string_view flag, absl::string_view text, int64_t lo,
+                                   int64_t hi) {
+  int64_t v;
+  if (!absl::SimpleAtoi(text, &v) || v < lo || v > hi) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be an integer from ", lo,
+                                                   " to ", hi, ", not '", text, "'"));
+  }
+  return v;
+}
+
+absl::StatusOr<double> ParseSeconds(absl::string_view flag, absl::string_view text,
+                                    bool allow_zero) {
+  double v;
+  if (!absl::SimpleAtod(text, &v) || !std::isfinite(v) || v < 0 || (v == 0 && !allow_zero) ||
+      v > kMaxSeconds) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be a number of seconds ",
+                                                   allow_zero ? ">= 0" : "> 0", ", not '", text,
+                                                   "'"));
+  }
+  return v;
+}
+
+absl::Status ParseMode(absl::string_view text, LoadOptions* out) {
+  if (text == "unary") {
+    out->mode = LoadMode::kUnary;
+    out->batch_size = 1;
+    return absl::OkStatus();
+  }
+  absl::string_view size;
+  if (absl::StartsWith(text, "batch:")) {
+    out->mode = LoadMode::kBatch;
+    size = text.substr(6);
+  } else if (absl::StartsWith(text, "stream:")) {
+    out->mode = LoadMode::kStream;
+    size = text.substr(7);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--mode must be unary, batch:N or stream:N, not '", text, "'"));
+  }
+  int64_t n;
+  if (!absl::SimpleAtoi(size, &n) || n < 1 || n > kMaxBatch) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--mode ", text, ": N must be an integer from 1 to ", kMaxBatch));
+  }
+  out->batch_size = static_cast<int>(n);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const char kLoadUsage[] =
+    "usage: sasmint-bench --target ADDR --hub HOST --devices EXPORT_FILE\n"
+    "                     --mode unary|batch:N|stream:N --concurrency C --duration SECONDS\n"
+    "                     [--rate TOKENS_PER_S] [--ttl S] [--warmup SECONDS] [--channels K]\n"
+    "                     [--streams S] [--timeout SECONDS] [--connect-timeout SECONDS]\n"
+    "                     [--include-disabled] [--quiet]\n"
+    "\n"
+    "Sends MintToken (unary), MintTokens (batch:N) or StreamTokens (stream:N, N tokens per\n"
+    "message) requests for the identities of an IoT Hub export file to a sasmint server.\n"
+    "Closed loop by default (C callers, each sends when its previous request completes); with\n"
+    "--rate, open loop: the rate is spread over the callers and latency is measured from each\n"
+    "request's intended send time. Progress goes to stderr once a second; the last line of\n"
+    "stdout is one JSON object with the results.\n"
+    "\n"
+    "  --warmup SECONDS      excluded from the results (default 1)\n"
+    "  --channels K          TCP connections (default min(C, 4); streams: min(S, 4))\n"
+    "  --streams S           stream mode: streams the C callers share (default C)\n"
+    "  --timeout SECONDS     per-RPC deadline (default 10)\n"
+    "  --connect-timeout S   give up if the server cannot be reached (default 5)\n"
+    "  --include-disabled    also ask for disabled identities (they fail FAILED_PRECONDITION)\n"
+    "  --quiet               no progress lines\n";
+
+std::string LoadOptions::ModeName() const {
+  switch (mode) {
+    case LoadMode::kUnary:
+      return "unary";
+    case LoadMode::kBatch:
+      return absl::StrCat("batch:", batch_size);
+    case LoadMode::kStream:
+      return absl::StrCat("stream:", batch_size);
+  }
+  return "unknown";
+}
+
+absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& args) {
+  auto flags =
+      cli::Flags::Parse(args,
+                        {"target", "hub", "devices", "mode", "concurrency", "duration", "rate",
+                         "ttl", "warmup", "channels", "streams", "timeout", "connect-timeout"},
+                        {"include-disabled", "quiet"});
+  if (!flags.ok()) return flags.status();
+  if (!flags->positional().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
+  }
+  LoadOptions out;
+  struct RequiredFlag {
+    const char* name;
+    std::string* field;
+    const char* what;
+  };
+  for (const RequiredFlag& f :
+       {RequiredFlag{"target", &out.target, "ADDR"}, RequiredFlag{"hub", &out.hub, "HOST"},
+        RequiredFlag{"devices", &out.devices_path, "EXPORT_FILE"}}) {
+    std::optional<std::string> v = flags->Get(f.name);
+    if (!v || v->empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("missing --", f.name, " ", f.what));
+    }
+    *f.field = *std::move(v);
+  }
+  if (auto v = flags->Get("mode")) {
+    if (absl::Status s = ParseMode(*v, &out); !s.ok()) return s;
+  }
+  if (auto v = flags->Get("concurrency")) {
+    auto n = ParseCount("concurrency", *v, 1, kMaxConcurrency);
+    if (!n.ok()) return n.status();
+    out.concurrency = static_cast<int>(*n);
+  }
+  if (auto v = flags->Get("streams")) {
+    if (out.mode != LoadMode::kStream) {
+      return absl::InvalidArgumentError("--streams applies to --mode stream:N only");
+    }
+    auto n = ParseCount("streams", *v, 1, out.concurrency);
+    if (!n.ok()) return n.status();
+    out.streams = static_cast<int>(*n);
+  } else {
+    out.streams = out.concurrency;
+  }
+  const int connections_wanted = out.mode == LoadMode::kStream ? out.streams : out.concurrency;
+  out.channels = std::min(connections_wanted, 4);
+  if (auto v = flags->Get("channels")) {
+    auto n = ParseCount("channels", *v, 1, kMaxChannels);
+    if (!n.ok()) return n.status();
+    out.channels = static_cast<int>(*n);
+  }
+  struct SecondsFlag {
+    const char* name;
+    double* field;
+    bool allow_zero;
+  };
+  for (const SecondsFlag& f :
+       {SecondsFlag{"duration", &out.duration_s, false}, SecondsFlag{"warmup", &out.warmup_s, true},
+        SecondsFlag{"timeout", &out.timeout_s, false},
+        SecondsFlag{"connect-timeout", &out.connect_timeout_s, false}}) {
+    if (auto v = flags->Get(f.name)) {
+      auto seconds = ParseSeconds(f.name, *v, f.allow_zero);
+      if (!seconds.ok()) return seconds.status();
+      *f.field = *seconds;
+    }
+  }
+  if (auto v = flags->Get("rate")) {
+    double rate;
+    if (!absl::SimpleAtod(*v, &rate) || !std::isfinite(rate) || rate <= 0 || rate > 1e9) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rate must be tokens per second > 0, not '", *v, "'"));
+    }
+    out.rate = rate;
+  }
+  if (auto v = flags->Get("ttl")) {
+    auto n = ParseCount("ttl", *v, 0, UINT32_MAX);
+    if (!n.ok()) return n.status();
+    out.ttl_seconds = static_cast<uint32_t>(*n);
+  }
+  out.include_disabled = flags->Has("include-disabled");
+  out.quiet = flags->Has("quiet");
+  return out;
+}
+
+}  // namespace sasmint::bench

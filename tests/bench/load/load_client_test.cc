@@ -1,0 +1,325 @@
+// End-to-end tests of sasmint-bench as scripts run it: a real `sasmint serve` process on a
+// loopback port, a real sasmint-bench process, and its last stdout line read as JSON.
+// SASMINT_BIN and SASMINT_BENCH_BIN name the binaries (set by CMake).
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "simdjson.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/subprocess.h"
+
+namespace sasmint {
+namespace {
+
+using ::sasmint::testing::ChildProcess;
+using ::sasmint::testing::IsOk;
+using ::sasmint::testing::ProcessResult;
+using ::testing::HasSubstr;
+
+constexpr char kHub[] = "load-test-hub.azure-devices.net";
+constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr int kDevices = 100;
+
+std::string Env(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : fallback;
+}
+
+std::string ExportLine(const std::string& id, const std::string& module = "",
+                       const std::string& status = "enabled") {
+  return absl::StrCat(R"({"id":")", id, R"(",)",
+                      module.empty() ? "" : absl::StrCat(R"("moduleId":")", module, R"(",)"),
+                      R"("status":")", status,
+                      R"(","authentication":{"type":"sas","symmetricKey":{"primaryKey":")", kKey,
+                      R"(","secondaryKey":")", kKey, R"("}}})", "\n");
+}
+
+// BenchReport is the JSON object on the last line of sasmint-bench's stdout.
+struct BenchReport {
+  std::string mode;
+  int64_t concurrency = 0;
+  std::optional<double> rate;
+  int64_t tokens = 0;
+  int64_t errors = 0;
+  double seconds = 0;
+  double tokens_per_second = 0;
+  std::optional<double> p50_ms, p90_ms, p99_ms, p999_ms;
+  std::map<std::string, int64_t> errors_by_code;
+};
+
+std::optional<double> OptionalNumber(simdjson::dom::element e) {
+  if (e.is_null()) return std::nullopt;
+  double v = 0;
+  if (e.get_double().get(v) != simdjson::SUCCESS) {
+    int64_t i = 0;
+    EXPECT_EQ(e.get_int64().get(i), simdjson::SUCCESS);
+    v = static_cast<double>(i);
+  }
+  return v;
+}
+
+BenchReport ParseLastLine(const std::string& out) {
+  std::vector<absl::string_view> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  BenchReport r;
+  if (lines.empty()) {
+    ADD_FAILURE() << "no output";
+    return r;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  const simdjson::padded_string json(std::string(lines.back()));
+  if (parser.parse(json).get(doc) != simdjson::SUCCESS) {
+    ADD_FAILURE() << "last line is not JSON: " << lines.back();
+    return r;
+  }
+  std::string_view mode;
+  EXPECT_EQ(doc["mode"].get_string().get(mode), simdjson::SUCCESS);
+  r.mode = std::string(mode);
+  EXPECT_EQ(doc["concurrency"].get_int64().get(r.concurrency), simdjson::SUCCESS);
+  EXPECT_EQ(doc["tokens"].get_int64().get(r.tokens), simdjson::SUCCESS);
+  EXPECT_EQ(doc["errors"].get_int64().get(r.errors), simdjson::SUCCESS);
+  r.rate = OptionalNumber(doc["rate"].value_unsafe());
+  r.seconds = OptionalNumber(doc["seconds"].value_unsafe()).value_or(-1);
+  r.tokens_per_second = OptionalNumber(doc["tokens_per_second"].value_unsafe()).value_or(-1);
+  r.p50_ms = OptionalNumber(doc["p50_ms"].value_unsafe());
+  r.p90_ms = OptionalNumber(doc["p90_ms"].value_unsafe());
+  r.p99_ms = OptionalNumber(doc["p99_ms"].value_unsafe());
+  r.p999_ms = OptionalNumber(doc["p999_ms"].value_unsafe());
+  simdjson::dom::object codes;
+  EXPECT_EQ(doc["errors_by_code"].get_object().get(codes), simdjson::SUCCESS);
+  for (auto field : codes) {
+    int64_t n = 0;
+    EXPECT_EQ(field.value.get_int64().get(n), simdjson::SUCCESS);
+    r.errors_by_code[std::string(field.key)] = n;
+  }
+  return r;
+}
+
+int64_t ErrorsWithCode(const BenchReport& r, const std::string& code) {
+  auto it = r.errors_by_code.find(code);
+  return it == r.errors_by_code.end() ? 0 : it->second;
+}
+
+class LoadClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(testing::MakeTempDir());
+    // The server's fleet: devices, one module, one disabled device (which the bench skips).
+    std::string fleet;
+    for (int i = 0; i < kDevices - 1; ++i) fleet += ExportLine(absl::StrCat("dev-", i));
+    fleet += ExportLine("dev-0", "telemetry");
+    const std::string disabled = ExportLine("dev-off", "", "disabled");
+    testing::WriteFile(*dir_ + "/devices.json", fleet + disabled);
+    // The same fleet plus one device the server has never heard of.
+    testing::WriteFile(*dir_ + "/with-ghost.json", fleet + ExportLine("ghost-device") + disabled);
+
+    const std::string port_file = *dir_ + "/port";
+    auto child = ChildProcess::Start(
+        {Env("SASMINT_BIN", "sasmint"), "serve", "--hub", kHub, "--devices",
+         *dir_ + "/devices.json", "--listen", "127.0.0.1:0", "--port-file", port_file},
+        *dir_);
+    ASSERT_THAT(child, IsOk());
+    server_ = new ChildProcess(*std::move(child));
+    auto port = testing::WaitForFile(port_file, absl::Seconds(30));
+    ASSERT_THAT(port, IsOk()) << server_->ReadStderr();
+    target_ = new std::string(absl::StrCat("127.0.0.1:", absl::StripAsciiWhitespace(*port)));
+  }
+
+  static void TearDownTestSuite() {
+    delete server_;  // kills and reaps it
+    server_ = nullptr;
+  }
+
+  // Bench runs sasmint-bench against the test server with the contract's flags plus `more`.
+  static ProcessResult Bench(const std::string& mode, int concurrency,
+                             std::vector<std::string> more = {},
+                             const std::string& devices = "devices.json") {
+    std::vector<std::string> args = {Env("SASMINT_BENCH_BIN", "sasmint-bench"),
+                                     "--target",
+                                     *target_,
+                                     "--hub",
+                                     kHub,
+                                     "--devices",
+                                     *dir_ + "/" + devices,
+                                     "--mode",
+                                     mode,
+                                     "--concurrency",
+                                     absl::StrCat(concurrency),
+                                     "--duration",
+                                     "2",
+                                     "--warmup",
+                                     "0.5"};
+    args.insert(args.end(), more.begin(), more.end());
+    auto result = testing::RunProcess(args, absl::Seconds(60));
+    EXPECT_THAT(result, IsOk());
+    return result.value_or(ProcessResult{});
+  }
+
+  static void ExpectHealthyRun(const ProcessResult& run, const BenchReport& r) {
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_GT(r.tokens, 0);
+    EXPECT_EQ(r.errors, 0) << run.err;
+    EXPECT_TRUE(r.errors_by_code.empty());
+    EXPECT_GE(r.seconds, 2.0);
+    EXPECT_LT(r.seconds, 3.0);
+    EXPECT_GT(r.tokens_per_second, 50);
+    EXPECT_LT(r.tokens_per_second, 50e6);
+    ASSERT_TRUE(r.p50_ms && r.p90_ms && r.p99_ms && r.p999_ms);
+    EXPECT_GT(*r.p50_ms, 0);
+    EXPECT_LE(*r.p50_ms, *r.p90_ms);
+    EXPECT_LE(*r.p90_ms, *r.p99_ms);
+    EXPECT_LE(*r.p99_ms, *r.p999_ms);
+    EXPECT_LT(*r.p50_ms, 1000);
+    // Progress lines go to stderr while it runs.
+    EXPECT_THAT(run.err, HasSubstr("tokens/s"));
+  }
+
+  static std::string* dir_;
+  static std::string* target_;
+  static ChildProcess* server_;
+};
+
+std::string* LoadClientTest::dir_ = nullptr;
+std::string* LoadClientTest::target_ = nullptr;
+ChildProcess* LoadClientTest::server_ = nullptr;
+
+TEST_F(LoadClientTest, UnaryClosedLoop) {
+  const ProcessResult run = Bench("unary", 4);
+  const BenchReport r = ParseLastLine(run.out);
+  ExpectHealthyRun(run, r);
+  EXPECT_EQ(r.mode, "unary");
+  EXPECT_EQ(r.concurrency, 4);
+  EXPECT_FALSE(r.rate.has_value());
+}
+
+TEST_F(LoadClientTest, BatchClosedLoop) {
+  const ProcessResult run = Bench("batch:50", 4);
+  const BenchReport r = ParseLastLine(run.out);
+  ExpectHealthyRun(run, r);
+  EXPECT_EQ(r.mode, "batch:50");
+  EXPECT_EQ(r.tokens % 50, 0);
+}
+
+TEST_F(LoadClientTest, UnaryOpenLoopOffersTheRate) {
+  const ProcessResult run = Bench("unary", 8, {"--rate", "2000"});
+  const BenchReport r = ParseLastLine(run.out);
+  ExpectHealthyRun(run, r);
+  EXPECT_EQ(r.rate, 2000);
+  EXPECT_NEAR(r.tokens_per_second, 2000, 400);
+}
+
+TEST_F(LoadClientTest, BatchOpenLoopOffersTheRate) {
+  const ProcessResult run = Bench("batch:50", 4, {"--rate", "2000", "--channels", "2"});
+  const BenchReport r = ParseLastLine(run.out);
+  ExpectHealthyRun(run, r);
+  EXPECT_EQ(r.rate, 2000);
+  EXPECT_NEAR(r.tokens_per_second, 2000, 400);
+}
+
+TEST_F(LoadClientTest, StreamMode) {
+  const ProcessResult run = Bench("stream:50", 4, {"--streams", "2"});
+  const BenchReport r = ParseLastLine(run.out);
+  if (r.errors_by_code.contains("UNIMPLEMENTED")) {
+    GTEST_SKIP() << "the server answers StreamTokens with UNIMPLEMENTED; stream mode not tested";
+  }
+  ExpectHealthyRun(run, r);
+  EXPECT_EQ(r.mode, "stream:50");
+  EXPECT_EQ(r.tokens % 50, 0);
+}
+
+TEST_F(LoadClientTest, UnknownDeviceInABatchCountsNotFoundPerItem) {
+  const ProcessResult run = Bench("batch:50", 2, {}, "with-ghost.json");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  const BenchReport r = ParseLastLine(run.out);
+  EXPECT_GT(r.tokens, 0);
+  EXPECT_GT(r.errors, 0);
+  EXPECT_EQ(r.errors_by_code.size(), 1u);
+  EXPECT_EQ(ErrorsWithCode(r, "NOT_FOUND"), r.errors);
+  // One identity in 100 is unknown; every batch covers the list evenly.
+  EXPECT_NEAR(static_cast<double>(r.errors) / static_cast<double>(r.tokens + r.errors), 0.01,
+              0.005);
+  EXPECT_TRUE(r.p99_ms.has_value());  // per-item errors do not fail the RPC
+}
+
+TEST_F(LoadClientTest, UnknownHubFailsEveryUnaryRpcWithNotFound) {
+  std::vector<std::string> args = {Env("SASMINT_BENCH_BIN", "sasmint-bench"),
+                                   "--target",
+                                   *target_,
+                                   "--hub",
+                                   "not-served.azure-devices.net",
+                                   "--devices",
+                                   *dir_ + "/devices.json",
+                                   "--mode",
+                                   "unary",
+                                   "--concurrency",
+                                   "2",
+                                   "--duration",
+                                   "1",
+                                   "--warmup",
+                                   "0",
+                                   "--quiet"};
+  auto run = testing::RunProcess(args, absl::Seconds(60));
+  ASSERT_THAT(run, IsOk());
+  EXPECT_EQ(run->exit_code, 0) << run->err;
+  const BenchReport r = ParseLastLine(run->out);
+  EXPECT_EQ(r.tokens, 0);
+  EXPECT_GT(r.errors, 0);
+  EXPECT_EQ(ErrorsWithCode(r, "NOT_FOUND"), r.errors);
+  EXPECT_FALSE(r.p50_ms.has_value());  // no RPC succeeded: no latency to report
+  EXPECT_THAT(run->err, HasSubstr("MintToken failed: NOT_FOUND"));
+  EXPECT_THAT(run->err, ::testing::Not(HasSubstr("tokens/s")));  // --quiet
+}
+
+TEST_F(LoadClientTest, BadFlagsAreOneLineAndExitTwo) {
+  const std::string bench = Env("SASMINT_BENCH_BIN", "sasmint-bench");
+  const std::string devices = *dir_ + "/devices.json";
+  const std::vector<std::vector<std::string>> cases = {
+      {bench, "--target", *target_, "--hub", kHub, "--devices", devices, "--mode", "bulk"},
+      {bench, "--target", *target_, "--hub", kHub, "--devices", devices, "--concurrency", "0"},
+      {bench, "--hub", kHub, "--devices", devices},
+      {bench, "--target", *target_, "--hub", kHub, "--devices", devices, "--frobnicate"},
+      {bench, "--target", *target_, "--hub", kHub, "--devices", *dir_ + "/port"},  // not JSON
+  };
+  for (const auto& args : cases) {
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    auto run = testing::RunProcess(args);
+    ASSERT_THAT(run, IsOk());
+    EXPECT_EQ(run->exit_code, 2);
+    EXPECT_EQ(run->out, "");
+    EXPECT_EQ(std::count(run->err.begin(), run->err.end(), '\n'), 1) << run->err;
+  }
+  auto help = testing::RunProcess({bench, "--help"});
+  ASSERT_THAT(help, IsOk());
+  EXPECT_EQ(help->exit_code, 0);
+  EXPECT_THAT(help->out, HasSubstr("--concurrency"));
+}
+
+TEST_F(LoadClientTest, UnreachableServerExitsOne) {
+  const std::string bench = Env("SASMINT_BENCH_BIN", "sasmint-bench");
+  // Port 1 on loopback: nothing listens there, so the connection is refused.
+  auto run = testing::RunProcess({bench, "--target", "127.0.0.1:1", "--hub", kHub, "--devices",
+                                  *dir_ + "/devices.json", "--connect-timeout", "1"});
+  ASSERT_THAT(run, IsOk());
+  EXPECT_EQ(run->exit_code, 1);
+  EXPECT_EQ(run->out, "");
+  EXPECT_THAT(run->err, HasSubstr("cannot connect to 127.0.0.1:1"));
+
+  auto missing = testing::RunProcess(
+      {bench, "--target", *target_, "--hub", kHub, "--devices", *dir_ + "/no-such-file.json"});
+  ASSERT_THAT(missing, IsOk());
+  EXPECT_EQ(missing->exit_code, 1);
+  EXPECT_THAT(missing->err, HasSubstr("cannot open"));
+}
+
+}  // namespace
+}  // namespace sasmint

@@ -10,6 +10,8 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   libssl-dev android-libboringssl-dev
   libsimdjson-dev
+  libipsec-mb-dev                              # signer_benchmark's ipsecmb variants (optional)
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev # tests/fuzz (libFuzzer, clang only)
 )
 
 missing=()

@@ -1,18 +1,21 @@
 // minter.h: turns a mint request into a token, using the identities of a key store snapshot.
 //
 // The gRPC-free core of TokenService: validation of the scope, lookup, the status codes of
-// DESIGN.md §4, TTL defaults and caps, and the jittered renew-after point. The service layer
-// only translates protobuf to MintRequest and back. Minter is immutable and thread-safe.
+// DESIGN.md §4, TTL defaults and caps, and the jittered renew-after point. Batches are resolved
+// item by item, then signed together by the BatchSigner. The service layer only translates
+// protobuf to MintRequest and back. Minter is immutable and thread-safe.
 #ifndef SASMINT_SERVICE_MINTER_H_
 #define SASMINT_SERVICE_MINTER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/keystore/key_store.h"
+#include "signer/batch_signer.h"
 #include "signer/sas_token.h"
 
 namespace sasmint {
@@ -44,29 +47,66 @@ struct MintedToken {
   KeySlot key_slot = KeySlot::kPrimary;  // the slot that signed
 };
 
+// ResolvedMint is a request resolved against a table: the key that signs and the texts of the
+// token. It borrows from the table it was resolved against (keep the snapshot alive) except for
+// what it owns: a DPS device key derived for it, and resource texts not cached in the table.
+class ResolvedMint {
+ public:
+  const HmacKey& key() const { return derived_ ? *derived_ : *table_key_; }
+  absl::string_view encoded_resource() const {
+    return owned_resource_.empty() ? cached_resource_ : owned_resource_;
+  }
+  absl::string_view key_name() const { return key_name_; }
+  KeySlot slot() const { return slot_; }
+  uint32_t ttl_seconds() const { return ttl_seconds_; }
+  uint64_t resource_hash() const { return resource_hash_; }
+
+ private:
+  friend class Minter;
+  const HmacKey* table_key_ = nullptr;
+  std::optional<HmacKey> derived_;
+  absl::string_view cached_resource_;
+  std::string owned_resource_;
+  std::string key_name_;
+  KeySlot slot_ = KeySlot::kPrimary;
+  uint32_t ttl_seconds_ = 0;
+  uint64_t resource_hash_ = 0;  // StableHash(encoded_resource())
+};
+
 class Minter {
  public:
-  explicit Minter(MintOptions options) : options_(options) {}
+  // Minter signs with `signer` (BatchSigner::Best() in the service).
+  Minter(MintOptions options, BatchSigner signer) : options_(options), signer_(signer) {}
 
-  // Mint returns a token for `request` signed with a key from `table`, minted at `now`:
-  // device and module scopes with the identity's key, or with the hub's device policy when one
-  // is configured; policy scopes with the policy's key (skn = policy); DPS registrations with
-  // the device key derived from the enrollment group (skn = registration). KeySlot::kActive
-  // means the hub's active slot (primary for DPS). Errors: INVALID_ARGUMENT (bad scope or TTL),
-  // NOT_FOUND (hub, identity, policy, ID scope or group not served), FAILED_PRECONDITION
-  // (identity disabled, X.509 identity, no key in the slot). Messages never contain keys.
+  // Resolve finds the key and token texts for `request` in `table`: device and module scopes
+  // with the identity's key, or with the hub's device policy when one is configured; policy
+  // scopes with the policy's key (skn = policy); DPS registrations with the device key derived
+  // from the enrollment group (skn = registration). KeySlot::kActive means the hub's active slot
+  // (primary for DPS). Errors: INVALID_ARGUMENT (bad scope or TTL), NOT_FOUND (hub, identity,
+  // policy, ID scope or group not served), FAILED_PRECONDITION (identity disabled, X.509
+  // identity, no key in the slot). Messages never contain key material.
+  absl::StatusOr<ResolvedMint> Resolve(const IdentityTable& table,
+                                       const MintRequest& request) const;
+
+  // Complete returns the token's metadata for a resolved request minted at `now_seconds`; the
+  // token text is filled by the caller (MintBatch).
+  MintedToken Complete(const ResolvedMint& resolved, int64_t now_seconds) const;
+
+  // Mint is Resolve, then one token through the batch signer, minted at `now`.
   absl::StatusOr<MintedToken> Mint(const IdentityTable& table, const MintRequest& request,
                                    absl::Time now) const;
 
   // RenewAfter returns the renew-after point for a token of `ttl_seconds` expiring at
-  // `expires_at` for `encoded_resource`: deterministic, so every replica and retry agrees.
-  int64_t RenewAfter(absl::string_view encoded_resource, int64_t expires_at,
-                     uint32_t ttl_seconds) const;
+  // `expires_at` for the resource whose StableHash is `resource_hash`: deterministic, so every
+  // replica and retry agrees, and spread over the renew window across identities and expiries.
+  int64_t RenewAfter(uint64_t resource_hash, int64_t expires_at, uint32_t ttl_seconds) const;
 
   const MintOptions& options() const { return options_; }
+  const BatchSigner& signer() const { return signer_; }
 
  private:
   MintOptions options_;
+  BatchSigner signer_;
 };
 
 }  // namespace sasmint

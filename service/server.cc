@@ -33,8 +33,12 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
                                                       const KeyStore* store, const Clock* clock) {
   if (absl::Status s = ValidateServerOptions(options); !s.ok()) return s;
+  absl::StatusOr<BatchSigner> signer = BatchSigner::Best();
+  if (!signer.ok()) return signer.status();
   std::unique_ptr<Server> server(new Server());
-  server->token_service_ = std::make_unique<TokenServiceImpl>(store, clock, options.mint, options.pool);
+  server->signer_description_ = signer->Describe();
+  server->token_service_ =
+      std::make_unique<TokenServiceImpl>(store, clock, options.mint, *signer, options.pool);
   // KeyAdmin is registered so that it is discoverable; its methods answer UNIMPLEMENTED until the
   // key store issue adds them.
   server->key_admin_ = std::make_unique<v1::KeyAdmin::CallbackService>();

@@ -42,14 +42,17 @@ absl::Status ValidateServerOptions(const ServerOptions& options);
 
 class Server {
  public:
-  // Start returns a running server, or UNAVAILABLE if the address cannot be bound and
-  // INVALID_ARGUMENT for bad options. `store` and `clock` must outlive the server.
+  // Start returns a running server, or UNAVAILABLE if the address cannot be bound,
+  // INVALID_ARGUMENT for bad options or SASMINT_ISA value, FAILED_PRECONDITION if SASMINT_ISA
+  // names an ISA this CPU lacks. `store` and `clock` must outlive the server.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
                                                        const KeyStore* store, const Clock* clock);
   ~Server();
 
   // port returns the bound TCP port.
   int port() const { return port_; }
+  // signer returns the BatchSigner's description (ISA and kernels), for logs.
+  const std::string& signer() const { return signer_description_; }
 
   // SetServing sets the health status of the server and of every service it hosts.
   void SetServing(bool serving);
@@ -67,6 +70,7 @@ class Server {
   std::unique_ptr<v1::KeyAdmin::CallbackService> key_admin_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::string signer_description_;
 };
 
 }  // namespace sasmint

@@ -109,15 +109,18 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContex
 }
 
 TokenServiceImpl::TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,
-                                   PoolOptions pool)
+                                   BatchSigner signer, PoolOptions pool)
     : store_(store),
       clock_(clock),
-      minter_(options),
+      minter_(options, signer),
       slice_items_(pool.slice_items > 0 ? pool.slice_items : 256),
       pool_(std::make_unique<WorkPool>(
           pool.threads > 0 ? pool.threads
                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
-          pool.max_queued_batches)) {}
+          pool.max_queued_batches)) {
+  SetMessageAllocatorFor_MintToken(&unary_allocator_);
+  SetMessageAllocatorFor_MintTokens(&batch_allocator_);
+}
 
 TokenServiceImpl::~TokenServiceImpl() = default;
 
@@ -142,19 +145,56 @@ absl::StatusOr<BatchJob> TokenServiceImpl::StartBatch(const v1::MintTokensReques
 }
 
 bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
-  const int end = static_cast<int>(
-      std::min<size_t>(job.request->requests_size(), job.next + max_items));
-  for (; job.next < end; ++job.next) {
+  const int begin = job.next;
+  const int end =
+      static_cast<int>(std::min<size_t>(job.request->requests_size(), begin + max_items));
+  const int64_t now = absl::ToUnixSeconds(job.now);
+  // Per-thread scratch, reused across slices: resolving and signing allocate nothing per token
+  // once these have grown (MintedTokens keeps its buffer too).
+  thread_local std::vector<ResolvedMint> resolved;
+  thread_local std::vector<TokenJob> jobs;
+  thread_local std::vector<v1::MintTokenResponse*> outputs;
+  thread_local MintedTokens tokens;
+  resolved.clear();
+  jobs.clear();
+  outputs.clear();
+  for (int i = begin; i < end; ++i) {
     v1::MintResult* result = job.response->add_results();
-    absl::StatusOr<MintedToken> minted =
-        MintOne(minter_, *job.table, job.request->requests(job.next), job.now);
-    if (minted.ok()) {
-      FillResponse(*minted, result->mutable_token());
-    } else {
-      result->mutable_error()->set_code(static_cast<int32_t>(minted.status().code()));
-      result->mutable_error()->set_message(std::string(minted.status().message()));
+    absl::StatusOr<MintRequest> request = ToMintRequest(job.request->requests(i));
+    absl::StatusOr<ResolvedMint> r =
+        request.ok() ? minter_.Resolve(*job.table, *request) : request.status();
+    if (!r.ok()) {
+      result->mutable_error()->set_code(static_cast<int32_t>(r.status().code()));
+      result->mutable_error()->set_message(std::string(r.status().message()));
+      continue;
+    }
+    resolved.push_back(*std::move(r));
+    outputs.push_back(result->mutable_token());
+  }
+  // Jobs point into `resolved`, which no longer grows.
+  for (const ResolvedMint& r : resolved) {
+    jobs.push_back(TokenJob{&r.key(), r.encoded_resource(), r.key_name(),
+                            now + static_cast<int64_t>(r.ttl_seconds())});
+  }
+  const absl::Status signed_ok = minter_.signer().MintBatch(jobs, &tokens);
+  for (size_t k = 0; k < resolved.size(); ++k) {
+    v1::MintTokenResponse* out = outputs[k];
+    if (signed_ok.ok()) {
+      FillResponse(minter_.Complete(resolved[k], now), out);
+      out->set_token(tokens[k].data(), tokens[k].size());
     }
   }
+  if (!signed_ok.ok()) {
+    for (int i = begin; i < end; ++i) {
+      v1::MintResult* result = job.response->mutable_results(i);
+      // Only an expiry past year 9999 gets here, and the whole slice shares it.
+    if (!result->has_token()) continue;
+      result->mutable_error()->set_code(static_cast<int32_t>(signed_ok.code()));
+      result->mutable_error()->set_message(std::string(signed_ok.message()));
+    }
+  }
+  resolved.clear();  // drops derived DPS keys (wiped by HmacKey) as soon as they are used
+  job.next = end;
   return !job.done();
 }
 

@@ -8,7 +8,9 @@
 #ifndef SASMINT_SERVICE_TOKEN_SERVICE_H_
 #define SASMINT_SERVICE_TOKEN_SERVICE_H_
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/message_allocator.h>
 
 #include <atomic>
 #include <memory>
@@ -49,11 +51,39 @@ struct PoolOptions {
   size_t max_queued_batches = 4096;
 };
 
+// ArenaMessageAllocator gives each call's request and response one protobuf Arena: a batch's
+// thousands of result messages and token strings then cost a few block allocations instead of
+// several mallocs each, and are freed at once when the call ends.
+template <typename Request, typename Response>
+class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Response> {
+ public:
+  grpc::MessageHolder<Request, Response>* AllocateMessages() override { return new Holder(); }
+
+ private:
+  class Holder final : public grpc::MessageHolder<Request, Response> {
+   public:
+    Holder() : arena_(Options()) {
+      this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
+      this->set_response(google::protobuf::Arena::CreateMessage<Response>(&arena_));
+    }
+    void Release() override { delete this; }
+
+   private:
+    static google::protobuf::ArenaOptions Options() {
+      google::protobuf::ArenaOptions options;
+      options.start_block_size = 4096;
+      options.max_block_size = 1 << 20;
+      return options;
+    }
+    google::protobuf::Arena arena_;
+  };
+};
+
 class TokenServiceImpl final : public v1::TokenService::CallbackService {
  public:
   // The store and clock must outlive the service.
   TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,
-                   PoolOptions pool = {});
+                   BatchSigner signer, PoolOptions pool = {});
   ~TokenServiceImpl() override;
 
   grpc::ServerUnaryReactor* MintToken(grpc::CallbackServerContext* context,
@@ -91,6 +121,8 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   // Admit returns OK or the UNAVAILABLE status for a new call or batch.
   absl::Status Admit() const;
 
+  ArenaMessageAllocator<v1::MintTokenRequest, v1::MintTokenResponse> unary_allocator_;
+  ArenaMessageAllocator<v1::MintTokensRequest, v1::MintTokensResponse> batch_allocator_;
   std::atomic<bool> draining_{false};
   const KeyStore* store_;
   const Clock* clock_;

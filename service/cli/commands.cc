@@ -388,6 +388,7 @@ int RunServe(const std::vector<std::string>& args) {
        {"port", port},
        {"hubs", demo ? std::string(kDemoHub) : absl::StrJoin(hubs, ",")},
        {"keys", summary},
+       {"signer", (*server)->signer()},
        {"mode", demo ? "demo" : config.source.empty() ? "flags" : "config"}});
   if (demo) {
     Log(LogLevel::kInfo, "demo identities (random keys, this process only)",

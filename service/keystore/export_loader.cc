@@ -143,6 +143,7 @@ absl::Status AddLine(const ParsedLine& line, absl::string_view hub, std::string 
       line.module_id.empty() ? TokenScope::Device(hub, View(line.id))
                              : TokenScope::Module(hub, View(line.id), View(line.module_id));
   entry.encoded_resource = EncodedResource(scope);
+  entry.resource_hash = StableHash(entry.encoded_resource);
   entry.source = std::move(source);
   return table->Add(hub, View(line.id), View(line.module_id), std::move(entry));
 }

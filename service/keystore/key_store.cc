@@ -1,5 +1,6 @@
 #include "service/keystore/key_store.h"
 
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -14,7 +15,30 @@ std::string IdentityKey(absl::string_view hub, absl::string_view device_id,
   return absl::StrCat(hub, "/devices/", device_id, "/modules/", module_id);
 }
 
+uint64_t Mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 }  // namespace
+
+uint64_t StableHash(absl::string_view text) {
+  // Eight bytes at a time through the splitmix64 finalizer: cheap, well mixed, and defined
+  // byte by byte (little-endian loads), so it never changes with the build.
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ text.size();
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t w = 0;
+    for (int b = 0; b < 8; ++b) w |= uint64_t{static_cast<uint8_t>(text[i + b])} << (8 * b);
+    h = Mix(h ^ w);
+  }
+  uint64_t tail = 0;
+  for (int b = 0; i < text.size(); ++i, ++b) {
+    tail |= uint64_t{static_cast<uint8_t>(text[i])} << (8 * b);
+  }
+  return Mix(h ^ tail ^ 0xff);
+}
 
 absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_id,
                                 absl::string_view module_id, KeyEntry entry) {
@@ -105,7 +129,27 @@ size_t IdentityTable::dps_group_count() const {
 
 const KeyEntry* IdentityTable::Find(absl::string_view hub, absl::string_view device_id,
                                     absl::string_view module_id) const {
-  auto it = entries_.find(IdentityKey(hub, device_id, module_id));
+  // The key is built on the stack: lookups are the hot path and must not allocate. Hub names
+  // are at most 253 characters and IDs 128, so valid identities always fit; anything longer
+  // cannot be in the table.
+  char buffer[768];
+  constexpr absl::string_view kDevices = "/devices/", kModules = "/modules/";
+  const size_t size = hub.size() + kDevices.size() + device_id.size() +
+                      (module_id.empty() ? 0 : kModules.size() + module_id.size());
+  if (size > sizeof(buffer)) return nullptr;
+  char* p = buffer;
+  const auto put = [&p](absl::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  put(hub);
+  put(kDevices);
+  put(device_id);
+  if (!module_id.empty()) {
+    put(kModules);
+    put(module_id);
+  }
+  auto it = entries_.find(absl::string_view(buffer, size));
   return it == entries_.end() ? nullptr : &it->second;
 }
 

@@ -54,6 +54,7 @@ struct KeyEntry {
   std::string secondary_thumbprint;
   std::string auth_type;               // "sas", "selfSigned", "certificateAuthority", "none"
   std::string encoded_resource;        // the token's sr for this identity, computed once
+  uint64_t resource_hash = 0;          // StableHash(encoded_resource), for renew-after jitter
   std::string source;                  // where it came from, e.g. "devices.json:12"
   uint64_t version = 1;
 };
@@ -84,6 +85,10 @@ struct DpsGroupEntry {
   std::optional<StoredKey> secondary;
   std::string source;
 };
+
+// StableHash returns a 64-bit hash of `text` that is the same in every process and build
+// (absl::Hash is seeded per process): replicas derive the same renew-after point from it.
+uint64_t StableHash(absl::string_view text);
 
 // IdentityTable maps identities to entries. Build it with the Add* calls, then share it
 // read-only.

@@ -74,7 +74,7 @@ TEST_F(ConfigTest, FullConfigWithKeyFilesRelativePathsAndLimits) {
 
   // The published policy vector, minted through the configured policy (secondary is active and
   // holds the same key here), byte for byte.
-  const Minter minter{config.server.mint};
+  const Minter minter{config.server.mint, *BatchSigner::Best()};
   MintRequest policy{TokenScope::Policy(kHub, "iothubowner"), 3600, KeySlot::kActive};
   ASSERT_OK_AND_ASSIGN(MintedToken t, minter.Mint(*table, policy, kNow));
   EXPECT_EQ(t.token,
@@ -119,7 +119,7 @@ TEST_F(ConfigTest, DevicePolicySignsEveryDeviceOfItsHub) {
       R"(", "device_files": ["devices.json"], "device_policy": "device",
       "policies": [{"name": "device", "rights": ["DeviceConnect"], "primary_key": ")", kKey, R"("}]}]})")));
   ASSERT_OK_AND_ASSIGN(auto table, BuildIdentityTable(config));
-  const Minter minter{config.server.mint};
+  const Minter minter{config.server.mint, *BatchSigner::Best()};
   ASSERT_OK_AND_ASSIGN(
       MintedToken t,
       minter.Mint(*table, MintRequest{TokenScope::Device(kHub, "anyone"), 3600, KeySlot::kActive},

@@ -43,7 +43,7 @@ class MinterTest : public ::testing::Test {
   }
 
   IdentityTable table_;
-  Minter minter_{MintOptions{}};
+  Minter minter_{MintOptions{}, *BatchSigner::Best()};
 };
 
 TEST_F(MinterTest, DeviceTokenMatchesSignerByteForByte) {

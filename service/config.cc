@@ -467,6 +467,7 @@ absl::StatusOr<std::shared_ptr<const IdentityTable>> BuildIdentityTable(
       }
     }
   }
+  table->Compact();
   return std::shared_ptr<const IdentityTable>(std::move(table));
 }
 

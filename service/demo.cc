@@ -36,6 +36,7 @@ absl::StatusOr<std::shared_ptr<const IdentityTable>> MakeDemoTable() {
   absl::Status s = LoadExportText(text, "demo", kDemoHub, table.get());
   crypto::Cleanse(text.data(), text.size());
   if (!s.ok()) return s;
+  table->Compact();
   return std::shared_ptr<const IdentityTable>(std::move(table));
 }
 

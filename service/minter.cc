@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "service/keystore/internal/identity_index.h"
 #include "signer/crypto_backend.h"
 #include "signer/sas_token.h"
 
@@ -131,11 +132,16 @@ absl::StatusOr<ResolvedMint> Minter::Resolve(const IdentityTable& table,
     return out;
   }
 
-  const KeyEntry* entry = table.Find(scope.hub, scope.device_id, scope.module_id);
-  if (entry != nullptr && entry->status == IdentityStatus::kDisabled) {
+  const IdentityRef entry = table.Find(scope.hub, scope.device_id, scope.module_id);
+  if (entry && entry.status() == IdentityStatus::kDisabled) {
     return absl::FailedPreconditionError(
         absl::StrCat(DescribeIdentity(scope), " is disabled in hub '", scope.hub, "'"));
   }
+  // The sr is composed here rather than stored per identity: percent-encoding a short ID costs
+  // less than the memory it would take for millions of identities.
+  out.owned_resource_ = EncodedResource(scope);
+  out.resource_hash_ = entry ? entry.hash()
+                             : internal::IdentityHash(scope.hub, scope.device_id, scope.module_id);
   if (!hub->device_policy.empty()) {
     // The "token service" pattern: a DeviceConnect policy signs for every device of the hub, so
     // identities need not be listed (but listed ones may be disabled, above).
@@ -148,30 +154,26 @@ absl::StatusOr<ResolvedMint> Minter::Resolve(const IdentityTable& table,
                            hub->active_slot, absl::StrCat("policy '", policy->name, "'"));
     if (!picked.ok()) return picked.status();
     use(*picked);
-    if (entry != nullptr) {
-      out.cached_resource_ = entry->encoded_resource;
-      out.resource_hash_ = entry->resource_hash;
-    } else {
-      out.owned_resource_ = EncodedResource(scope);
-      out.resource_hash_ = StableHash(out.owned_resource_);
-    }
     out.key_name_ = policy->name;
     return out;
   }
-  if (entry == nullptr) {
+  if (!entry) {
     return absl::NotFoundError(
         absl::StrCat(DescribeIdentity(scope), " is not registered in hub '", scope.hub, "'"));
   }
-  if (!entry->primary.has_value() && !entry->secondary.has_value()) {
+  if (!entry.has_keys()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        DescribeIdentity(scope), " authenticates with ", entry->auth_type, ", not a symmetric key"));
+        DescribeIdentity(scope), " authenticates with ", entry.auth_type(), ", not a symmetric key"));
   }
-  auto picked = PickSlot(entry->primary, entry->secondary, request.key_slot, hub->active_slot,
-                         DescribeIdentity(scope));
-  if (!picked.ok()) return picked.status();
-  use(*picked);
-  out.cached_resource_ = entry->encoded_resource;
-  out.resource_hash_ = entry->resource_hash;
+  const KeySlot slot = request.key_slot == KeySlot::kActive ? hub->active_slot : request.key_slot;
+  const HmacKey* key = entry.key(slot);
+  if (key == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(DescribeIdentity(scope), " has no ",
+                     slot == KeySlot::kSecondary ? "secondary" : "primary", " key"));
+  }
+  out.table_key_ = key;
+  out.slot_ = slot;
   return out;
 }
 

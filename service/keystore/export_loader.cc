@@ -100,52 +100,46 @@ absl::Status ParseLine(simdjson::dom::element doc, ParsedLine* line) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<StoredKey>> PrepareKey(std::string_view b64, absl::string_view what) {
-  if (b64.empty()) return std::optional<StoredKey>();
+absl::Status PrepareKey(std::string_view b64, absl::string_view what,
+                        std::optional<HmacKey>* out) {
+  if (b64.empty()) return absl::OkStatus();
   auto key = DecodeBase64Key(View(b64), what);
   if (!key.ok()) return key.status();
   if (auto s = ValidateKeyLength(*key, what); !s.ok()) return s;
-  StoredKey stored{HmacKey::FromSecret(*key), {}};
-  stored.fingerprint = stored.hmac.Fingerprint();
-  return std::optional<StoredKey>(std::move(stored));
+  out->emplace(HmacKey::FromSecret(*key));
+  return absl::OkStatus();
 }
 
-absl::Status AddLine(const ParsedLine& line, absl::string_view hub, std::string source,
-                     IdentityTable* table) {
+absl::Status AddLine(const ParsedLine& line, absl::string_view hub, uint16_t source_file,
+                     uint32_t line_no, IdentityTable* table) {
   if (auto s = ValidateIdentityId(View(line.id), "device ID (id)"); !s.ok()) return s;
   if (!line.module_id.empty()) {
     if (auto s = ValidateIdentityId(View(line.module_id), "module ID (moduleId)"); !s.ok()) {
       return s;
     }
   }
-  KeyEntry entry;
+  IdentityKeys keys;
   if (line.status == "enabled") {
-    entry.status = IdentityStatus::kEnabled;
+    keys.status = IdentityStatus::kEnabled;
   } else if (line.status == "disabled") {
-    entry.status = IdentityStatus::kDisabled;
+    keys.status = IdentityStatus::kDisabled;
   } else {
     return absl::InvalidArgumentError("status must be \"enabled\" or \"disabled\"");
   }
-  entry.auth_type = std::string(line.auth_type.empty() ? "sas" : line.auth_type);
-  auto primary = PrepareKey(line.primary_key, "primary key");
-  if (!primary.ok()) return primary.status();
-  auto secondary = PrepareKey(line.secondary_key, "secondary key");
-  if (!secondary.ok()) return secondary.status();
-  if (entry.auth_type == "sas" && !primary->has_value() && !secondary->has_value()) {
+  if (!line.auth_type.empty()) keys.auth_type = std::string(line.auth_type);
+  if (auto s = PrepareKey(line.primary_key, "primary key", &keys.primary); !s.ok()) return s;
+  if (auto s = PrepareKey(line.secondary_key, "secondary key", &keys.secondary); !s.ok()) {
+    return s;
+  }
+  if (keys.auth_type == "sas" && !keys.primary && !keys.secondary) {
     return absl::InvalidArgumentError(
         "authentication type is sas but symmetricKey has neither primaryKey nor secondaryKey");
   }
-  entry.primary = *std::move(primary);
-  entry.secondary = *std::move(secondary);
-  entry.primary_thumbprint = std::string(line.primary_thumbprint);
-  entry.secondary_thumbprint = std::string(line.secondary_thumbprint);
-  const TokenScope scope =
-      line.module_id.empty() ? TokenScope::Device(hub, View(line.id))
-                             : TokenScope::Module(hub, View(line.id), View(line.module_id));
-  entry.encoded_resource = EncodedResource(scope);
-  entry.resource_hash = StableHash(entry.encoded_resource);
-  entry.source = std::move(source);
-  return table->Add(hub, View(line.id), View(line.module_id), std::move(entry));
+  keys.primary_thumbprint = std::string(line.primary_thumbprint);
+  keys.secondary_thumbprint = std::string(line.secondary_thumbprint);
+  keys.source_file = source_file;
+  keys.source_line = line_no;
+  return table->Add(hub, View(line.id), View(line.module_id), keys);
 }
 
 // LoadPadded parses `total` bytes at `base`, which must be followed by SIMDJSON_PADDING readable
@@ -154,6 +148,7 @@ absl::Status AddLine(const ParsedLine& line, absl::string_view hub, std::string 
 absl::Status LoadPadded(const char* base, size_t total, absl::string_view source_name,
                         absl::string_view hub, IdentityTable* table) {
   if (auto s = ValidateHubHost(hub); !s.ok()) return s;
+  const uint16_t source_file = table->AddSourceFile(source_name);
   simdjson::dom::parser parser;
   size_t pos = 0;
   size_t line_no = 0;
@@ -188,7 +183,8 @@ absl::Status LoadPadded(const char* base, size_t total, absl::string_view source
     if (auto s = ParseLine(doc, &line); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(where(), ": ", s.message()));
     }
-    if (auto s = AddLine(line, hub, where(), table); !s.ok()) {
+    if (auto s = AddLine(line, hub, source_file, static_cast<uint32_t>(line_no), table);
+        !s.ok()) {
       return absl::Status(s.code(), absl::StrCat(where(), ": ", s.message()));
     }
   }

@@ -5,14 +5,15 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/keystore/internal/identity_index.h"
 
 namespace sasmint {
 namespace {
 
-std::string IdentityKey(absl::string_view hub, absl::string_view device_id,
-                        absl::string_view module_id) {
-  if (module_id.empty()) return absl::StrCat(hub, "/devices/", device_id);
-  return absl::StrCat(hub, "/devices/", device_id, "/modules/", module_id);
+// EmptyKey is the zero-length key, computed once (HmacKey's default constructor hashes).
+const HmacKey& EmptyKey() {
+  static const HmacKey* const kKey = new HmacKey();
+  return *kKey;
 }
 
 uint64_t Mix(uint64_t z) {
@@ -40,22 +41,139 @@ uint64_t StableHash(absl::string_view text) {
   return Mix(h ^ tail ^ 0xff);
 }
 
-absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_id,
-                                absl::string_view module_id, KeyEntry entry) {
-  std::string key = IdentityKey(hub, device_id, module_id);
-  auto [it, inserted] = entries_.try_emplace(std::move(key));
-  if (!inserted) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("duplicate identity ", it->first, " (first defined at ", it->second.source,
-                     ")"));
+IdentityTable::IdentityTable() : identities_(std::make_unique<internal::IdentityIndex>()) {}
+IdentityTable::~IdentityTable() = default;
+
+uint16_t IdentityTable::AddSourceFile(absl::string_view name) {
+  for (size_t i = 0; i < source_files_.size(); ++i) {
+    if (source_files_[i] == name) return static_cast<uint16_t>(i);
   }
-  it->second = std::move(entry);
-  hubs_.try_emplace(std::string(hub));
+  source_files_.emplace_back(name);
+  return static_cast<uint16_t>(source_files_.size() - 1);
+}
+
+int IdentityTable::HubIndex(absl::string_view hub) const {
+  for (size_t i = 0; i < hub_names_.size(); ++i) {
+    if (hub_names_[i] == hub) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_id,
+                                absl::string_view module_id, const IdentityKeys& keys) {
+  int hub_index = HubIndex(hub);
+  if (hub_index < 0) {
+    if (hub_names_.size() >= 255) {
+      return absl::ResourceExhaustedError("a table serves at most 255 hubs");
+    }
+    hub_names_.emplace_back(hub);
+    hub_index = static_cast<int>(hub_names_.size() - 1);
+    hubs_.try_emplace(std::string(hub));
+  }
+  // Absent keys still occupy their slot (records are fixed-size); they are copies of a real
+  // key, never read, because the slot's flag says absent.
+  const HmacKey& any = keys.primary ? *keys.primary : keys.secondary ? *keys.secondary : EmptyKey();
+  internal::Record record(keys.primary ? *keys.primary : any,
+                          keys.secondary ? *keys.secondary : any);
+  record.hash = internal::IdentityHash(hub, device_id, module_id);
+  record.hub = static_cast<uint8_t>(hub_index);
+  record.flags = (keys.status == IdentityStatus::kDisabled ? internal::Record::kDisabled : 0) |
+                 (keys.primary ? internal::Record::kHasPrimary : 0) |
+                 (keys.secondary ? internal::Record::kHasSecondary : 0);
+  const bool extra = keys.auth_type != "sas" || !keys.primary_thumbprint.empty() ||
+                     !keys.secondary_thumbprint.empty();
+  if (extra) record.flags |= internal::Record::kHasExtra;
+  record.version = keys.version;
+  record.source_file = keys.source_file;
+  record.source_line = keys.source_line;
+  uint32_t id = 0;
+  if (!identities_->Insert(record, device_id, module_id, &id)) {
+    const IdentityRef earlier = Find(hub, device_id, module_id);
+    return absl::AlreadyExistsError(absl::StrCat(
+        "duplicate identity ", hub, "/devices/", device_id,
+        module_id.empty() ? "" : absl::StrCat("/modules/", module_id), " (first defined at ",
+        earlier.source(), ")"));
+  }
+  if (extra) {
+    extras_[id] = Extra{keys.auth_type, keys.primary_thumbprint, keys.secondary_thumbprint};
+  }
   return absl::OkStatus();
+}
+
+void IdentityTable::Compact() { identities_->Compact(); }
+
+IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_id,
+                                absl::string_view module_id) const {
+  const int hub_index = HubIndex(hub);
+  if (hub_index < 0) return IdentityRef();
+  const int64_t id =
+      identities_->Find(internal::IdentityHash(hub, device_id, module_id),
+                        static_cast<uint8_t>(hub_index), device_id, module_id);
+  return id < 0 ? IdentityRef() : IdentityRef(this, static_cast<uint32_t>(id));
+}
+
+void IdentityTable::PrefetchIdentity(absl::string_view hub, absl::string_view device_id,
+                                     absl::string_view module_id) const {
+  identities_->Prefetch(internal::IdentityHash(hub, device_id, module_id));
+}
+
+size_t IdentityTable::size() const { return identities_->size(); }
+size_t IdentityTable::IdentityMemoryBytes() const { return identities_->MemoryBytes(); }
+
+void IdentityTable::ForEachIdentity(const std::function<void(const IdentityRef&)>& fn) const {
+  identities_->ForEach([&](uint32_t id) { fn(IdentityRef(this, id)); });
+}
+
+IdentityStatus IdentityRef::status() const {
+  return table_->identities_->record(id_).flags & internal::Record::kDisabled
+             ? IdentityStatus::kDisabled
+             : IdentityStatus::kEnabled;
+}
+
+const HmacKey* IdentityRef::key(KeySlot slot) const {
+  const internal::Record& r = table_->identities_->record(id_);
+  if (slot == KeySlot::kSecondary) {
+    return r.flags & internal::Record::kHasSecondary ? &r.keys[1] : nullptr;
+  }
+  return r.flags & internal::Record::kHasPrimary ? &r.keys[0] : nullptr;
+}
+
+bool IdentityRef::has_keys() const {
+  return table_->identities_->record(id_).flags &
+         (internal::Record::kHasPrimary | internal::Record::kHasSecondary);
+}
+
+absl::string_view IdentityRef::device_id() const { return table_->identities_->device_id(id_); }
+absl::string_view IdentityRef::module_id() const { return table_->identities_->module_id(id_); }
+absl::string_view IdentityRef::hub() const {
+  return table_->hub_names_[table_->identities_->record(id_).hub];
+}
+uint64_t IdentityRef::hash() const { return table_->identities_->record(id_).hash; }
+uint32_t IdentityRef::version() const { return table_->identities_->record(id_).version; }
+
+absl::string_view IdentityRef::auth_type() const {
+  auto it = table_->extras_.find(id_);
+  return it == table_->extras_.end() ? absl::string_view("sas") : it->second.auth_type;
+}
+absl::string_view IdentityRef::primary_thumbprint() const {
+  auto it = table_->extras_.find(id_);
+  return it == table_->extras_.end() ? absl::string_view() : it->second.primary_thumbprint;
+}
+absl::string_view IdentityRef::secondary_thumbprint() const {
+  auto it = table_->extras_.find(id_);
+  return it == table_->extras_.end() ? absl::string_view() : it->second.secondary_thumbprint;
+}
+
+std::string IdentityRef::source() const {
+  const internal::Record& r = table_->identities_->record(id_);
+  const std::string& file =
+      r.source_file < table_->source_files_.size() ? table_->source_files_[r.source_file] : "?";
+  return absl::StrCat(file, ":", r.source_line);
 }
 
 absl::Status IdentityTable::AddHub(absl::string_view hub, HubSettings settings) {
   auto it = hubs_.try_emplace(std::string(hub)).first;
+  if (HubIndex(hub) < 0) hub_names_.emplace_back(hub);
   if (it->second.declared) {
     return absl::AlreadyExistsError(absl::StrCat("hub ", hub, " is configured twice"));
   }
@@ -125,32 +243,6 @@ size_t IdentityTable::dps_group_count() const {
   size_t n = 0;
   for (const auto& [scope, groups] : dps_) n += groups.size();
   return n;
-}
-
-const KeyEntry* IdentityTable::Find(absl::string_view hub, absl::string_view device_id,
-                                    absl::string_view module_id) const {
-  // The key is built on the stack: lookups are the hot path and must not allocate. Hub names
-  // are at most 253 characters and IDs 128, so valid identities always fit; anything longer
-  // cannot be in the table.
-  char buffer[768];
-  constexpr absl::string_view kDevices = "/devices/", kModules = "/modules/";
-  const size_t size = hub.size() + kDevices.size() + device_id.size() +
-                      (module_id.empty() ? 0 : kModules.size() + module_id.size());
-  if (size > sizeof(buffer)) return nullptr;
-  char* p = buffer;
-  const auto put = [&p](absl::string_view s) {
-    std::memcpy(p, s.data(), s.size());
-    p += s.size();
-  };
-  put(hub);
-  put(kDevices);
-  put(device_id);
-  if (!module_id.empty()) {
-    put(kModules);
-    put(module_id);
-  }
-  auto it = entries_.find(absl::string_view(buffer, size));
-  return it == entries_.end() ? nullptr : &it->second;
 }
 
 std::shared_ptr<const IdentityTable> KeyStore::Snapshot() const {

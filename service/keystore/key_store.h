@@ -1,17 +1,18 @@
 // key_store.h: the identities the service can mint for, and their keys as HMAC midstates.
 //
-// An IdentityTable is an immutable map from identity (hub, device, module) to KeyEntry, plus the
+// An IdentityTable maps identities (hub, device, module) to their keys and status, and holds the
 // hubs served (with their settings), their shared access policies and the DPS enrollment groups.
-// The
-// KeyStore publishes one table at a time as a shared snapshot: readers take a
+// Identities are stored compactly (about 200 bytes each with both keys; see
+// internal/identity_index.h). The KeyStore publishes one table at a time as a shared snapshot: readers take a
 // std::shared_ptr<const IdentityTable> and use it without further locking while a writer swaps
 // in a new table, so a reload never blocks or fails a reader. Key bytes are never stored: each
-// key is kept as an HmacKey (midstates, wiped on destruction) plus a fingerprint.
+// key is kept as an HmacKey (midstates, wiped on destruction); fingerprints are derived from it.
 // IdentityTable is immutable once built (thread-safe); KeyStore is thread-safe.
 #ifndef SASMINT_SERVICE_KEYSTORE_KEY_STORE_H_
 #define SASMINT_SERVICE_KEYSTORE_KEY_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,9 @@
 #include "signer/hmac_sha256.h"
 
 namespace sasmint {
+namespace internal {
+class IdentityIndex;
+}  // namespace internal
 
 enum class IdentityStatus { kEnabled, kDisabled };
 
@@ -45,18 +49,50 @@ struct StoredKey {
   std::string fingerprint;  // HmacKey::Fingerprint()
 };
 
-// KeyEntry is everything the service knows about one device or module identity.
-struct KeyEntry {
+// IdentityKeys is what the loader (or the admin API) gives the table for one identity. Keys
+// are HMAC midstates; absent keys (X.509 identities) are nullopt.
+struct IdentityKeys {
   IdentityStatus status = IdentityStatus::kEnabled;
-  std::optional<StoredKey> primary;    // absent for X.509 identities
-  std::optional<StoredKey> secondary;
+  std::optional<HmacKey> primary;
+  std::optional<HmacKey> secondary;
+  std::string auth_type = "sas";       // "sas", "selfSigned", "certificateAuthority", "none"
   std::string primary_thumbprint;      // X.509 thumbprints as exported (kept for diagnosis)
   std::string secondary_thumbprint;
-  std::string auth_type;               // "sas", "selfSigned", "certificateAuthority", "none"
-  std::string encoded_resource;        // the token's sr for this identity, computed once
-  uint64_t resource_hash = 0;          // StableHash(encoded_resource), for renew-after jitter
-  std::string source;                  // where it came from, e.g. "devices.json:12"
-  uint64_t version = 1;
+  uint16_t source_file = 0;            // IdentityTable::AddSourceFile
+  uint32_t source_line = 0;
+  uint32_t version = 1;
+};
+
+class IdentityTable;
+
+// IdentityRef is a found identity: a view into the table (keep the snapshot alive while using
+// it). Default-constructed (or not found) it is false.
+class IdentityRef {
+ public:
+  IdentityRef() = default;
+  explicit operator bool() const { return table_ != nullptr; }
+
+  IdentityStatus status() const;
+  // key returns the primary or secondary key, or nullptr if the identity has none in that slot.
+  const HmacKey* key(KeySlot slot) const;
+  bool has_keys() const;
+  absl::string_view device_id() const;
+  absl::string_view module_id() const;
+  absl::string_view hub() const;
+  // hash is the identity's StableHash: its lookup hash and its renew-after seed.
+  uint64_t hash() const;
+  absl::string_view auth_type() const;
+  absl::string_view primary_thumbprint() const;
+  absl::string_view secondary_thumbprint() const;
+  uint32_t version() const;
+  // source returns "file:line" where the identity was loaded from.
+  std::string source() const;
+
+ private:
+  friend class IdentityTable;
+  IdentityRef(const IdentityTable* table, uint32_t id) : table_(table), id_(id) {}
+  const IdentityTable* table_ = nullptr;
+  uint32_t id_ = 0;
 };
 
 // PolicyEntry is a hub shared access policy (token `skn`).
@@ -103,13 +139,27 @@ class IdentityTable {
   // AddDpsGroup adds an enrollment group under an ID scope; ALREADY_EXISTS for a repeated name.
   absl::Status AddDpsGroup(absl::string_view id_scope, DpsGroupEntry group);
 
-  // Add inserts the identity; ALREADY_EXISTS (with the earlier source) if it is present.
-  absl::Status Add(absl::string_view hub, absl::string_view device_id,
-                   absl::string_view module_id, KeyEntry entry);
+  IdentityTable();
+  ~IdentityTable();
+  IdentityTable(const IdentityTable&) = delete;
+  IdentityTable& operator=(const IdentityTable&) = delete;
 
-  // Find returns the entry or nullptr. module_id empty means the device identity.
-  const KeyEntry* Find(absl::string_view hub, absl::string_view device_id,
-                       absl::string_view module_id) const;
+  // AddSourceFile registers a file name for IdentityKeys::source_file and returns its index.
+  uint16_t AddSourceFile(absl::string_view name);
+  // Add inserts the identity; ALREADY_EXISTS (with the earlier source) if it is present,
+  // RESOURCE_EXHAUSTED beyond 255 hubs.
+  absl::Status Add(absl::string_view hub, absl::string_view device_id,
+                   absl::string_view module_id, const IdentityKeys& keys);
+  // Compact releases the spare capacity left by loading; call it once the table is built.
+  void Compact();
+
+  // Find returns the identity, or a false IdentityRef. module_id empty means the device.
+  IdentityRef Find(absl::string_view hub, absl::string_view device_id,
+                   absl::string_view module_id) const;
+  // PrefetchIdentity starts loading what Find will read for these names, so that a batch can
+  // overlap its cache misses (prefetch item i + k, find item i).
+  void PrefetchIdentity(absl::string_view hub, absl::string_view device_id,
+                        absl::string_view module_id) const;
 
   // ServesHub returns whether the hub is declared or has identities.
   bool ServesHub(absl::string_view hub) const { return hubs_.contains(hub); }
@@ -125,7 +175,11 @@ class IdentityTable {
                                     absl::string_view registration_id) const;
 
   // size returns the number of device and module identities.
-  size_t size() const { return entries_.size(); }
+  size_t size() const;
+  // IdentityMemoryBytes returns the bytes the identities occupy (records, names, indexes).
+  size_t IdentityMemoryBytes() const;
+  // ForEachIdentity calls fn(IdentityRef) for every identity, in no particular order.
+  void ForEachIdentity(const std::function<void(const IdentityRef&)>& fn) const;
   size_t policy_count() const;
   size_t dps_group_count() const;
 
@@ -136,9 +190,19 @@ class IdentityTable {
     absl::flat_hash_map<std::string, PolicyEntry> policies;
   };
 
-  // Keyed by the unencoded resource URI ({hub}/devices/{device}[/modules/{module}]): unique,
-  // because IDs cannot contain '/'.
-  absl::flat_hash_map<std::string, KeyEntry> entries_;
+  friend class IdentityRef;
+  struct Extra {
+    std::string auth_type;
+    std::string primary_thumbprint;
+    std::string secondary_thumbprint;
+  };
+  // HubIndex returns the index of `hub` in hub_names_, or -1.
+  int HubIndex(absl::string_view hub) const;
+
+  std::unique_ptr<internal::IdentityIndex> identities_;
+  absl::flat_hash_map<uint32_t, Extra> extras_;  // identities that are not plain SAS
+  std::vector<std::string> hub_names_;           // Record::hub indexes this
+  std::vector<std::string> source_files_;
   absl::flat_hash_map<std::string, HubData> hubs_;
   absl::flat_hash_map<std::string, std::vector<DpsGroupEntry>> dps_;
 };

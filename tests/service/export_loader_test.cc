@@ -44,35 +44,43 @@ TEST(ExportLoaderTest, LoadsDevicesModulesStatusAndThumbprints) {
   EXPECT_TRUE(table.ServesHub(kHub));
   EXPECT_FALSE(table.ServesHub("other.azure-devices.net"));
 
-  const KeyEntry* dev = table.Find(kHub, "dev1", "");
-  ASSERT_NE(dev, nullptr);
-  EXPECT_EQ(dev->status, IdentityStatus::kEnabled);
-  ASSERT_TRUE(dev->primary.has_value());
-  ASSERT_TRUE(dev->secondary.has_value());
-  EXPECT_EQ(dev->source, "devices.json:1");
-  EXPECT_EQ(dev->encoded_resource, "hub.azure-devices.net%2Fdevices%2Fdev1");
-  // The stored midstates sign exactly as the key would.
-  const auto key = DecodeBase64Key(kKeyA);
-  ASSERT_THAT(key, IsOk());
-  const HmacKey expected = HmacKey::FromSecret(*key);
+  const IdentityRef dev = table.Find(kHub, "dev1", "");
+  ASSERT_TRUE(dev);
+  EXPECT_EQ(dev.status(), IdentityStatus::kEnabled);
+  ASSERT_NE(dev.key(KeySlot::kPrimary), nullptr);
+  ASSERT_NE(dev.key(KeySlot::kSecondary), nullptr);
+  EXPECT_EQ(dev.source(), "devices.json:1");
+  EXPECT_EQ(dev.hub(), kHub);
+  EXPECT_EQ(dev.device_id(), "dev1");
+  EXPECT_EQ(dev.module_id(), "");
+  EXPECT_EQ(dev.auth_type(), "sas");
+  // The stored midstates sign exactly as the keys would.
+  const auto key_a = DecodeBase64Key(kKeyA);
+  const auto key_b = DecodeBase64Key(kKeyB);
+  ASSERT_THAT(key_a, IsOk());
+  ASSERT_THAT(key_b, IsOk());
   const uint8_t msg[] = {'x'};
-  EXPECT_EQ(dev->primary->hmac.Sign(msg), expected.Sign(msg));
-  EXPECT_EQ(dev->primary->fingerprint, expected.Fingerprint());
+  EXPECT_EQ(dev.key(KeySlot::kPrimary)->Sign(msg), HmacKey::FromSecret(*key_a).Sign(msg));
+  EXPECT_EQ(dev.key(KeySlot::kSecondary)->Sign(msg), HmacKey::FromSecret(*key_b).Sign(msg));
+  EXPECT_EQ(dev.hash(), StableHash("hub.azure-devices.net/devices/dev1"));
 
-  const KeyEntry* module = table.Find(kHub, "dev1", "m1");
-  ASSERT_NE(module, nullptr);
-  EXPECT_EQ(module->encoded_resource, "hub.azure-devices.net%2Fdevices%2Fdev1%2Fmodules%2Fm1");
-  EXPECT_NE(module->primary->fingerprint, dev->primary->fingerprint);
+  const IdentityRef module = table.Find(kHub, "dev1", "m1");
+  ASSERT_TRUE(module);
+  EXPECT_EQ(module.module_id(), "m1");
+  EXPECT_EQ(module.key(KeySlot::kPrimary)->Sign(msg), HmacKey::FromSecret(*key_b).Sign(msg));
 
-  EXPECT_EQ(table.Find(kHub, "off", "")->status, IdentityStatus::kDisabled);
-  const KeyEntry* x509 = table.Find(kHub, "x509dev", "");
-  ASSERT_NE(x509, nullptr);
-  EXPECT_FALSE(x509->primary.has_value());
-  EXPECT_EQ(x509->auth_type, "selfSigned");
-  EXPECT_EQ(x509->primary_thumbprint, "AB12");
-  EXPECT_EQ(x509->secondary_thumbprint, "CD34");
-  EXPECT_EQ(table.Find(kHub, "nobody", ""), nullptr);
-  EXPECT_EQ(table.Find("other.azure-devices.net", "dev1", ""), nullptr);
+  EXPECT_EQ(table.Find(kHub, "off", "").status(), IdentityStatus::kDisabled);
+  const IdentityRef x509 = table.Find(kHub, "x509dev", "");
+  ASSERT_TRUE(x509);
+  EXPECT_FALSE(x509.has_keys());
+  EXPECT_EQ(x509.key(KeySlot::kPrimary), nullptr);
+  EXPECT_EQ(x509.auth_type(), "selfSigned");
+  EXPECT_EQ(x509.primary_thumbprint(), "AB12");
+  EXPECT_EQ(x509.secondary_thumbprint(), "CD34");
+  EXPECT_FALSE(table.Find(kHub, "nobody", ""));
+  EXPECT_FALSE(table.Find(kHub, "dev", ""));
+  EXPECT_FALSE(table.Find(kHub, "dev1", "m"));
+  EXPECT_FALSE(table.Find("other.azure-devices.net", "dev1", ""));
 }
 
 TEST(ExportLoaderTest, AcceptsBomCrlfAndBlankLines) {
@@ -81,7 +89,7 @@ TEST(ExportLoaderTest, AcceptsBomCrlfAndBlankLines) {
   IdentityTable table;
   ASSERT_THAT(LoadExportText(text, "f", kHub, &table), IsOk());
   EXPECT_EQ(table.size(), 3u);
-  EXPECT_EQ(table.Find(kHub, "b", "")->source, "f:4");
+  EXPECT_EQ(table.Find(kHub, "b", "").source(), "f:4");
 }
 
 TEST(ExportLoaderTest, EveryAllowedSpecialCharacterAnd128CharacterIds) {
@@ -90,11 +98,10 @@ TEST(ExportLoaderTest, EveryAllowedSpecialCharacterAnd128CharacterIds) {
   IdentityTable table;
   ASSERT_THAT(LoadExportText(absl::StrCat(Line(special), "\n", Line(long_id)), "f", kHub, &table),
               IsOk());
-  const KeyEntry* e = table.Find(kHub, special, "");
-  ASSERT_NE(e, nullptr);
-  EXPECT_EQ(e->encoded_resource,
-            EncodedResource(TokenScope::Device(kHub, special)));
-  EXPECT_NE(table.Find(kHub, long_id, ""), nullptr);
+  const IdentityRef e = table.Find(kHub, special, "");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e.device_id(), special);
+  EXPECT_TRUE(table.Find(kHub, long_id, ""));
 }
 
 struct BadCase {
@@ -152,7 +159,7 @@ TEST(ExportLoaderTest, ReadsRealFilesAndReportsMissingOnes) {
   IdentityTable table;
   ASSERT_THAT(LoadExportFile(path, kHub, &table), IsOk());
   EXPECT_EQ(table.size(), 2u);
-  EXPECT_EQ(table.Find(kHub, "d2", "")->source, path + ":2");
+  EXPECT_EQ(table.Find(kHub, "d2", "").source(), path + ":2");
 
   IdentityTable missing;
   EXPECT_THAT(LoadExportFile(dir + "/nope.json", kHub, &missing),
@@ -160,6 +167,39 @@ TEST(ExportLoaderTest, ReadsRealFilesAndReportsMissingOnes) {
   IdentityTable bad_hub;
   EXPECT_THAT(LoadExportFile(path, "bad hub", &bad_hub),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hub host name")));
+}
+
+TEST(IdentityTableTest, ManyIdentitiesAcrossHubsAreFoundAndCompact) {
+  // Enough identities that every shard grows its index several times.
+  IdentityTable table;
+  const auto key = DecodeBase64Key(kKeyA);
+  ASSERT_THAT(key, IsOk());
+  IdentityKeys keys;
+  keys.primary.emplace(HmacKey::FromSecret(*key));
+  constexpr int kCount = 50000;
+  for (int i = 0; i < kCount; ++i) {
+    keys.source_line = i + 1;
+    ASSERT_THAT(table.Add(i % 2 ? kHub : "other.azure-devices.net", absl::StrCat("device-", i),
+                          i % 3 == 0 ? "mod" : "", keys),
+                IsOk());
+  }
+  table.Compact();
+  EXPECT_EQ(table.size(), static_cast<size_t>(kCount));
+  for (int i = 0; i < kCount; i += 7) {
+    const IdentityRef r = table.Find(i % 2 ? kHub : "other.azure-devices.net",
+                                     absl::StrCat("device-", i), i % 3 == 0 ? "mod" : "");
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r.source(), absl::StrCat("?:", i + 1));
+    EXPECT_FALSE(table.Find(i % 2 ? "other.azure-devices.net" : kHub,
+                            absl::StrCat("device-", i), i % 3 == 0 ? "mod" : ""));
+  }
+  EXPECT_THAT(table.Add(kHub, "device-1", "", keys),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("first defined at ?:2")));
+  size_t seen = 0;
+  table.ForEachIdentity([&](const IdentityRef&) { ++seen; });
+  EXPECT_EQ(seen, static_cast<size_t>(kCount));
+  // Records, names and index together stay well under the 300-byte budget per identity.
+  EXPECT_LT(table.IdentityMemoryBytes() / kCount, 240u);
 }
 
 TEST(KeyStoreTest, SnapshotsSurvivePublish) {
@@ -172,9 +212,9 @@ TEST(KeyStoreTest, SnapshotsSurvivePublish) {
   auto second = std::make_shared<IdentityTable>();
   ASSERT_THAT(LoadExportText(Line("b"), "f", kHub, second.get()), IsOk());
   store.Publish(second);
-  EXPECT_NE(held->Find(kHub, "a", ""), nullptr);  // the reader's snapshot is unchanged
-  EXPECT_EQ(store.Snapshot()->Find(kHub, "a", ""), nullptr);
-  EXPECT_NE(store.Snapshot()->Find(kHub, "b", ""), nullptr);
+  EXPECT_TRUE(held->Find(kHub, "a", ""));  // the reader's snapshot is unchanged
+  EXPECT_FALSE(store.Snapshot()->Find(kHub, "a", ""));
+  EXPECT_TRUE(store.Snapshot()->Find(kHub, "b", ""));
 }
 
 }  // namespace

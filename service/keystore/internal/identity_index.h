@@ -1,0 +1,102 @@
+// identity_index.h: compact storage of device and module identities for the key store.
+//
+// Millions of identities must fit in little memory and be found in one or two cache misses.
+// Each identity is one fixed-size Record (hash, flags, name location, source, and both keys'
+// HMAC midstates: 160 bytes) in a per-shard vector; its IDs live in the shard's name blob; the
+// shard's open-addressing index maps the identity hash to the record. Shards (by hash) keep each
+// index small enough to rebuild or copy cheaply. Lookups can be split into Prefetch + Find so a
+// batch overlaps its cache misses. Thread-compatible: built by one thread, then read by many.
+#ifndef SASMINT_SERVICE_KEYSTORE_INTERNAL_IDENTITY_INDEX_H_
+#define SASMINT_SERVICE_KEYSTORE_INTERNAL_IDENTITY_INDEX_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "signer/hmac_sha256.h"
+
+namespace sasmint::internal {
+
+// IdentityHash returns StableHash of "{hub}/devices/{device}[/modules/{module}]", computed
+// without allocating. It is the lookup hash and the renew-after seed of the identity.
+uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
+                      absl::string_view module_id);
+
+struct Record {
+  // Records are built from real keys only: HmacKey's default constructor hashes, and a table of
+  // millions must not pay for keys it then overwrites.
+  Record(const HmacKey& primary, const HmacKey& secondary) : keys{primary, secondary} {}
+
+  enum Flags : uint8_t {
+    kDisabled = 1,
+    kHasPrimary = 2,
+    kHasSecondary = 4,
+    kHasExtra = 8,  // auth type other than sas, or thumbprints: see the shard's extras
+  };
+  uint64_t hash = 0;
+  uint32_t name_offset = 0;  // device ID then module ID in the shard's name blob
+  uint8_t device_len = 0;
+  uint8_t module_len = 0;
+  uint8_t flags = 0;
+  uint8_t hub = 0;           // index into the table's hub list
+  uint32_t version = 0;
+  uint16_t source_file = 0;  // index into the table's source file list
+  uint16_t reserved = 0;
+  uint32_t source_line = 0;
+  HmacKey keys[2];           // primary, secondary (only meaningful when its flag is set)
+};
+
+class IdentityIndex {
+ public:
+  static constexpr int kShardBits = 6;
+  static constexpr int kShards = 1 << kShardBits;
+
+  // Insert adds `record` with its names; returns false (nothing added) if an identity with the
+  // same hub index, device and module is present. `*index_out` receives the record's id.
+  bool Insert(const Record& record, absl::string_view device_id, absl::string_view module_id,
+              uint32_t* id_out);
+
+  // Prefetch starts loading the index slot of `hash` into the cache.
+  void Prefetch(uint64_t hash) const;
+  // Find returns the id of the identity, or -1. `hash` must be IdentityHash of the same names.
+  int64_t Find(uint64_t hash, uint8_t hub, absl::string_view device_id,
+               absl::string_view module_id) const;
+
+  // Ids are (shard << 26 | index within shard).
+  const Record& record(uint32_t id) const { return shards_[id >> 26].records[id & kIdMask]; }
+  absl::string_view device_id(uint32_t id) const;
+  absl::string_view module_id(uint32_t id) const;
+
+  size_t size() const { return size_; }
+  // Compact drops spare capacity (vectors grow by doubling while loading).
+  void Compact();
+  // MemoryBytes returns the bytes held (capacity) by records, names and indexes.
+  size_t MemoryBytes() const;
+  // ForEach calls fn(id) for every identity, shard by shard.
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    for (uint32_t s = 0; s < kShards; ++s) {
+      for (uint32_t i = 0; i < shards_[s].records.size(); ++i) fn(s << 26 | i);
+    }
+  }
+
+ private:
+  static constexpr uint32_t kIdMask = (1u << 26) - 1;
+  struct Shard {
+    std::vector<Record> records;
+    std::string names;
+    std::vector<uint64_t> slots;  // 0 = empty, else (hash high 32 bits << 32) | (index + 1)
+  };
+  static void Grow(Shard& shard);
+  static bool SameNames(const Shard& shard, const Record& r, uint8_t hub,
+                        absl::string_view device_id, absl::string_view module_id);
+
+  std::array<Shard, kShards> shards_;
+  size_t size_ = 0;
+};
+
+}  // namespace sasmint::internal
+
+#endif  // SASMINT_SERVICE_KEYSTORE_INTERNAL_IDENTITY_INDEX_H_

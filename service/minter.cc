@@ -6,19 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "service/keystore/internal/identity_index.h"
 #include "signer/crypto_backend.h"
+#include "signer/encoding.h"
 #include "signer/sas_token.h"
 
 namespace sasmint {
-namespace {
-
-std::string DescribeIdentity(const TokenScope& scope) {
-  if (scope.kind == ScopeKind::kModule) {
-    return absl::StrCat("module '", scope.module_id, "' of device '", scope.device_id, "'");
-  }
-  return absl::StrCat("device '", scope.device_id, "'");
-}
-
-}  // namespace
 
 absl::Status ValidateMintOptions(const MintOptions& o) {
   if (o.default_ttl_seconds == 0) return absl::InvalidArgumentError("default TTL must be > 0");
@@ -65,20 +56,37 @@ absl::StatusOr<std::pair<const StoredKey*, KeySlot>> PickSlot(
 
 }  // namespace
 
-absl::StatusOr<ResolvedMint> Minter::Resolve(const IdentityTable& table,
-                                             const MintRequest& request) const {
-  const TokenScope& scope = request.scope;
-  if (absl::Status s = ValidateScope(scope); !s.ok()) return s;
-
-  ResolvedMint out;
-  out.ttl_seconds_ =
-      request.ttl_seconds == 0 ? options_.default_ttl_seconds : request.ttl_seconds;
-  if (out.ttl_seconds_ < options_.min_ttl_seconds) {
-    return absl::InvalidArgumentError(absl::StrCat("ttl_seconds ", out.ttl_seconds_,
+absl::Status Minter::ApplyTtl(uint32_t requested, ResolvedMint* out) const {
+  out->ttl_seconds_ = requested == 0 ? options_.default_ttl_seconds : requested;
+  if (out->ttl_seconds_ < options_.min_ttl_seconds) {
+    return absl::InvalidArgumentError(absl::StrCat("ttl_seconds ", out->ttl_seconds_,
                                                    " is below the minimum of ",
                                                    options_.min_ttl_seconds));
   }
-  if (out.ttl_seconds_ > options_.max_ttl_seconds) out.ttl_seconds_ = options_.max_ttl_seconds;
+  if (out->ttl_seconds_ > options_.max_ttl_seconds) out->ttl_seconds_ = options_.max_ttl_seconds;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ResolvedMint> Minter::Resolve(const IdentityTable& table,
+                                             const MintRequest& request) const {
+  ResolvedMint out;
+  if (absl::Status s = ResolveInto(table, request, &out); !s.ok()) return s;
+  return out;
+}
+
+absl::Status Minter::ResolveInto(const IdentityTable& table, const MintRequest& request,
+                                 ResolvedMint* out_ptr) const {
+  const TokenScope& scope = request.scope;
+  if (scope.kind == ScopeKind::kDevice || scope.kind == ScopeKind::kModule) {
+    return ResolveIdentityInto(table, scope.hub, scope.device_id,
+                               scope.kind == ScopeKind::kModule ? absl::string_view(scope.module_id)
+                                                                : absl::string_view(),
+                               request.ttl_seconds, request.key_slot, out_ptr);
+  }
+  if (absl::Status s = ValidateScope(scope); !s.ok()) return s;
+  ResolvedMint& out = *out_ptr;
+  out.Reset();
+  if (absl::Status s = ApplyTtl(request.ttl_seconds, &out); !s.ok()) return s;
 
   const auto use = [&out](const std::pair<const StoredKey*, KeySlot>& picked) {
     out.table_key_ = &picked.first->hmac;
@@ -109,72 +117,97 @@ absl::StatusOr<ResolvedMint> Minter::Resolve(const IdentityTable& table,
     out.owned_resource_ = EncodedResource(scope);
     out.resource_hash_ = StableHash(out.owned_resource_);
     out.key_name_ = "registration";
-    return out;
+    return absl::OkStatus();
   }
 
   const HubSettings* hub = table.Settings(scope.hub);
   if (hub == nullptr) {
     return absl::NotFoundError(absl::StrCat("hub '", scope.hub, "' is not served here"));
   }
-  if (scope.kind == ScopeKind::kPolicy) {
-    const PolicyEntry* policy = table.FindPolicy(scope.hub, scope.policy);
-    if (policy == nullptr) {
-      return absl::NotFoundError(absl::StrCat("policy '", scope.policy,
-                                              "' is not configured for hub '", scope.hub, "'"));
-    }
-    auto picked = PickSlot(policy->primary, policy->secondary, request.key_slot,
-                           hub->active_slot, absl::StrCat("policy '", policy->name, "'"));
-    if (!picked.ok()) return picked.status();
-    use(*picked);
-    out.owned_resource_ = EncodedResource(scope);
-    out.resource_hash_ = StableHash(out.owned_resource_);
-    out.key_name_ = policy->name;
-    return out;
+  const PolicyEntry* policy = table.FindPolicy(scope.hub, scope.policy);
+  if (policy == nullptr) {
+    return absl::NotFoundError(absl::StrCat("policy '", scope.policy,
+                                            "' is not configured for hub '", scope.hub, "'"));
   }
+  auto picked = PickSlot(policy->primary, policy->secondary, request.key_slot, hub->active_slot,
+                         absl::StrCat("policy '", policy->name, "'"));
+  if (!picked.ok()) return picked.status();
+  use(*picked);
+  out.owned_resource_ = EncodedResource(scope);
+  out.resource_hash_ = StableHash(out.owned_resource_);
+  out.key_name_ = policy->name;
+  return absl::OkStatus();
+}
 
-  const IdentityRef entry = table.Find(scope.hub, scope.device_id, scope.module_id);
+absl::Status Minter::ResolveIdentityInto(const IdentityTable& table, absl::string_view hub_name,
+                                         absl::string_view device_id,
+                                         absl::string_view module_id, uint32_t ttl_seconds,
+                                         KeySlot key_slot, ResolvedMint* out_ptr) const {
+  if (absl::Status s = ValidateHubHost(hub_name); !s.ok()) return s;
+  if (absl::Status s = ValidateIdentityId(device_id, "device ID"); !s.ok()) return s;
+  if (!module_id.empty()) {
+    if (absl::Status s = ValidateIdentityId(module_id, "module ID"); !s.ok()) return s;
+  }
+  ResolvedMint& out = *out_ptr;
+  out.Reset();
+  if (absl::Status s = ApplyTtl(ttl_seconds, &out); !s.ok()) return s;
+  const auto describe = [&] {
+    return module_id.empty()
+               ? absl::StrCat("device '", device_id, "'")
+               : absl::StrCat("module '", module_id, "' of device '", device_id, "'");
+  };
+  const HubSettings* hub = table.Settings(hub_name);
+  if (hub == nullptr) {
+    return absl::NotFoundError(absl::StrCat("hub '", hub_name, "' is not served here"));
+  }
+  const IdentityRef entry = table.Find(hub_name, device_id, module_id);
   if (entry && entry.status() == IdentityStatus::kDisabled) {
     return absl::FailedPreconditionError(
-        absl::StrCat(DescribeIdentity(scope), " is disabled in hub '", scope.hub, "'"));
+        absl::StrCat(describe(), " is disabled in hub '", hub_name, "'"));
   }
   // The sr is composed here rather than stored per identity: percent-encoding a short ID costs
-  // less than the memory it would take for millions of identities.
-  out.owned_resource_ = EncodedResource(scope);
-  out.resource_hash_ = entry ? entry.hash()
-                             : internal::IdentityHash(scope.hub, scope.device_id, scope.module_id);
+  // less than the memory it would take for millions of identities. The buffer is reused.
+  PercentEncodeTo(hub_name, &out.owned_resource_);
+  out.owned_resource_.append("%2Fdevices%2F");
+  PercentEncodeTo(device_id, &out.owned_resource_);
+  if (!module_id.empty()) {
+    out.owned_resource_.append("%2Fmodules%2F");
+    PercentEncodeTo(module_id, &out.owned_resource_);
+  }
+  out.resource_hash_ = entry ? entry.hash() : internal::IdentityHash(hub_name, device_id, module_id);
   if (!hub->device_policy.empty()) {
     // The "token service" pattern: a DeviceConnect policy signs for every device of the hub, so
     // identities need not be listed (but listed ones may be disabled, above).
-    const PolicyEntry* policy = table.FindPolicy(scope.hub, hub->device_policy);
+    const PolicyEntry* policy = table.FindPolicy(hub_name, hub->device_policy);
     if (policy == nullptr) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "device policy '", hub->device_policy, "' of hub '", scope.hub, "' is not configured"));
+          "device policy '", hub->device_policy, "' of hub '", hub_name, "' is not configured"));
     }
-    auto picked = PickSlot(policy->primary, policy->secondary, request.key_slot,
-                           hub->active_slot, absl::StrCat("policy '", policy->name, "'"));
+    auto picked = PickSlot(policy->primary, policy->secondary, key_slot, hub->active_slot,
+                           absl::StrCat("policy '", policy->name, "'"));
     if (!picked.ok()) return picked.status();
-    use(*picked);
+    out.table_key_ = &picked->first->hmac;
+    out.slot_ = picked->second;
     out.key_name_ = policy->name;
-    return out;
+    return absl::OkStatus();
   }
   if (!entry) {
     return absl::NotFoundError(
-        absl::StrCat(DescribeIdentity(scope), " is not registered in hub '", scope.hub, "'"));
+        absl::StrCat(describe(), " is not registered in hub '", hub_name, "'"));
   }
   if (!entry.has_keys()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        DescribeIdentity(scope), " authenticates with ", entry.auth_type(), ", not a symmetric key"));
+    return absl::FailedPreconditionError(absl::StrCat(describe(), " authenticates with ",
+                                                      entry.auth_type(), ", not a symmetric key"));
   }
-  const KeySlot slot = request.key_slot == KeySlot::kActive ? hub->active_slot : request.key_slot;
+  const KeySlot slot = key_slot == KeySlot::kActive ? hub->active_slot : key_slot;
   const HmacKey* key = entry.key(slot);
   if (key == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(DescribeIdentity(scope), " has no ",
-                     slot == KeySlot::kSecondary ? "secondary" : "primary", " key"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        describe(), " has no ", slot == KeySlot::kSecondary ? "secondary" : "primary", " key"));
   }
   out.table_key_ = key;
   out.slot_ = slot;
-  return out;
+  return absl::OkStatus();
 }
 
 MintedToken Minter::Complete(const ResolvedMint& resolved, int64_t now_seconds) const {

@@ -48,24 +48,33 @@ struct MintedToken {
 };
 
 // ResolvedMint is a request resolved against a table: the key that signs and the texts of the
-// token. It borrows from the table it was resolved against (keep the snapshot alive) except for
-// what it owns: a DPS device key derived for it, and resource texts not cached in the table.
+// token. It borrows its key from the table it was resolved against (keep the snapshot alive)
+// unless it owns one (a DPS device key derived for it); it owns the resource text.
 class ResolvedMint {
  public:
   const HmacKey& key() const { return derived_ ? *derived_ : *table_key_; }
-  absl::string_view encoded_resource() const {
-    return owned_resource_.empty() ? cached_resource_ : owned_resource_;
-  }
+  absl::string_view encoded_resource() const { return owned_resource_; }
   absl::string_view key_name() const { return key_name_; }
   KeySlot slot() const { return slot_; }
   uint32_t ttl_seconds() const { return ttl_seconds_; }
   uint64_t resource_hash() const { return resource_hash_; }
+  // ClearDerivedKey drops (and so wipes) a DPS device key derived for this request.
+  void ClearDerivedKey() { derived_.reset(); }
 
  private:
   friend class Minter;
+  // Reset empties the view for reuse, keeping the resource buffer's capacity.
+  void Reset() {
+    table_key_ = nullptr;
+    derived_.reset();
+    owned_resource_.clear();
+    key_name_.clear();
+    slot_ = KeySlot::kPrimary;
+    ttl_seconds_ = 0;
+    resource_hash_ = 0;
+  }
   const HmacKey* table_key_ = nullptr;
   std::optional<HmacKey> derived_;
-  absl::string_view cached_resource_;
   std::string owned_resource_;
   std::string key_name_;
   KeySlot slot_ = KeySlot::kPrimary;
@@ -87,6 +96,15 @@ class Minter {
   // identity, no key in the slot). Messages never contain key material.
   absl::StatusOr<ResolvedMint> Resolve(const IdentityTable& table,
                                        const MintRequest& request) const;
+  // ResolveInto is Resolve into a reused ResolvedMint (no allocation once its buffers grew).
+  absl::Status ResolveInto(const IdentityTable& table, const MintRequest& request,
+                           ResolvedMint* out) const;
+  // ResolveIdentityInto is ResolveInto for a device (module_id empty) or module scope given as
+  // views: the batch hot path, which then builds no TokenScope.
+  absl::Status ResolveIdentityInto(const IdentityTable& table, absl::string_view hub,
+                                   absl::string_view device_id, absl::string_view module_id,
+                                   uint32_t ttl_seconds, KeySlot key_slot,
+                                   ResolvedMint* out) const;
 
   // Complete returns the token's metadata for a resolved request minted at `now_seconds`; the
   // token text is filled by the caller (MintBatch).
@@ -105,6 +123,8 @@ class Minter {
   const BatchSigner& signer() const { return signer_; }
 
  private:
+  absl::Status ApplyTtl(uint32_t requested, ResolvedMint* out) const;
+
   MintOptions options_;
   BatchSigner signer_;
 };

@@ -37,6 +37,20 @@ const absl::Status& NotReady() {
 
 }  // namespace
 
+absl::StatusOr<KeySlot> ToKeySlot(v1::KeySlot slot) {
+  switch (slot) {
+    case v1::KEY_SLOT_UNSPECIFIED:
+      return KeySlot::kActive;
+    case v1::KEY_SLOT_PRIMARY:
+      return KeySlot::kPrimary;
+    case v1::KEY_SLOT_SECONDARY:
+      return KeySlot::kSecondary;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown key_slot value ", static_cast<int>(slot)));
+  }
+}
+
 absl::StatusOr<MintRequest> ToMintRequest(const v1::MintTokenRequest& request) {
   MintRequest out;
   switch (request.scope_case()) {
@@ -60,20 +74,9 @@ absl::StatusOr<MintRequest> ToMintRequest(const v1::MintTokenRequest& request) {
           "request has no scope: set identity, policy or registration");
   }
   out.ttl_seconds = request.ttl_seconds();
-  switch (request.key_slot()) {
-    case v1::KEY_SLOT_UNSPECIFIED:
-      out.key_slot = KeySlot::kActive;
-      break;
-    case v1::KEY_SLOT_PRIMARY:
-      out.key_slot = KeySlot::kPrimary;
-      break;
-    case v1::KEY_SLOT_SECONDARY:
-      out.key_slot = KeySlot::kSecondary;
-      break;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown key_slot value ", static_cast<int>(request.key_slot())));
-  }
+  absl::StatusOr<KeySlot> slot = ToKeySlot(request.key_slot());
+  if (!slot.ok()) return slot.status();
+  out.key_slot = *slot;
   return out;
 }
 
@@ -149,51 +152,76 @@ bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
   const int end =
       static_cast<int>(std::min<size_t>(job.request->requests_size(), begin + max_items));
   const int64_t now = absl::ToUnixSeconds(job.now);
-  // Per-thread scratch, reused across slices: resolving and signing allocate nothing per token
-  // once these have grown (MintedTokens keeps its buffer too).
+  // Per-thread scratch, reused across slices: once these have grown, resolving and signing a
+  // slice allocates nothing but the response messages (on the call's arena).
   thread_local std::vector<ResolvedMint> resolved;
   thread_local std::vector<TokenJob> jobs;
   thread_local std::vector<v1::MintTokenResponse*> outputs;
   thread_local MintedTokens tokens;
-  resolved.clear();
+  size_t used = 0;
   jobs.clear();
   outputs.clear();
+  const IdentityTable& table = *job.table;
+  // Start the index loads of the next few identities while resolving this one: lookups into
+  // millions of identities are cache misses, and overlapping them is most of their cost.
+  constexpr int kPrefetchDistance = 8;
+  const auto prefetch = [&](int i) {
+    if (i >= end) return;
+    const v1::MintTokenRequest& item = job.request->requests(i);
+    if (item.scope_case() == v1::MintTokenRequest::kIdentity) {
+      table.PrefetchIdentity(item.identity().hub(), item.identity().device_id(),
+                             item.identity().module_id());
+    }
+  };
+  for (int i = begin; i < begin + kPrefetchDistance; ++i) prefetch(i);
   for (int i = begin; i < end; ++i) {
+    prefetch(i + kPrefetchDistance);
     v1::MintResult* result = job.response->add_results();
-    absl::StatusOr<MintRequest> request = ToMintRequest(job.request->requests(i));
-    absl::StatusOr<ResolvedMint> r =
-        request.ok() ? minter_.Resolve(*job.table, *request) : request.status();
-    if (!r.ok()) {
-      result->mutable_error()->set_code(static_cast<int32_t>(r.status().code()));
-      result->mutable_error()->set_message(std::string(r.status().message()));
+    if (used == resolved.size()) resolved.emplace_back();
+    ResolvedMint* r = &resolved[used];
+    const v1::MintTokenRequest& item = job.request->requests(i);
+    absl::Status status;
+    if (item.scope_case() == v1::MintTokenRequest::kIdentity) {
+      absl::StatusOr<KeySlot> slot = ToKeySlot(item.key_slot());
+      status = slot.ok() ? minter_.ResolveIdentityInto(table, item.identity().hub(),
+                                                       item.identity().device_id(),
+                                                       item.identity().module_id(),
+                                                       item.ttl_seconds(), *slot, r)
+                         : slot.status();
+    } else {
+      absl::StatusOr<MintRequest> request = ToMintRequest(item);
+      status = request.ok() ? minter_.ResolveInto(table, *request, r) : request.status();
+    }
+    if (!status.ok()) {
+      result->mutable_error()->set_code(static_cast<int32_t>(status.code()));
+      result->mutable_error()->set_message(std::string(status.message()));
       continue;
     }
-    resolved.push_back(*std::move(r));
+    ++used;
     outputs.push_back(result->mutable_token());
   }
-  // Jobs point into `resolved`, which no longer grows.
-  for (const ResolvedMint& r : resolved) {
+  for (size_t k = 0; k < used; ++k) {
+    const ResolvedMint& r = resolved[k];
     jobs.push_back(TokenJob{&r.key(), r.encoded_resource(), r.key_name(),
                             now + static_cast<int64_t>(r.ttl_seconds())});
   }
   const absl::Status signed_ok = minter_.signer().MintBatch(jobs, &tokens);
-  for (size_t k = 0; k < resolved.size(); ++k) {
+  for (size_t k = 0; k < used && signed_ok.ok(); ++k) {
     v1::MintTokenResponse* out = outputs[k];
-    if (signed_ok.ok()) {
-      FillResponse(minter_.Complete(resolved[k], now), out);
-      out->set_token(tokens[k].data(), tokens[k].size());
-    }
+    FillResponse(minter_.Complete(resolved[k], now), out);
+    out->set_token(tokens[k].data(), tokens[k].size());
   }
   if (!signed_ok.ok()) {
+    // Only an expiry past year 9999 gets here, and the whole slice shares it.
     for (int i = begin; i < end; ++i) {
       v1::MintResult* result = job.response->mutable_results(i);
-      // Only an expiry past year 9999 gets here, and the whole slice shares it.
-    if (!result->has_token()) continue;
+      if (!result->has_token()) continue;
       result->mutable_error()->set_code(static_cast<int32_t>(signed_ok.code()));
       result->mutable_error()->set_message(std::string(signed_ok.message()));
     }
   }
-  resolved.clear();  // drops derived DPS keys (wiped by HmacKey) as soon as they are used
+  // DPS device keys derived for this slice are wiped now rather than when the slot is reused.
+  for (size_t k = 0; k < used; ++k) resolved[k].ClearDerivedKey();
   job.next = end;
   return !job.done();
 }

@@ -29,6 +29,9 @@ namespace sasmint {
 // unknown key slot. Field contents are validated later by Minter::Mint.
 absl::StatusOr<MintRequest> ToMintRequest(const v1::MintTokenRequest& request);
 
+// ToKeySlot converts a protobuf key slot; INVALID_ARGUMENT for values this server does not know.
+absl::StatusOr<KeySlot> ToKeySlot(v1::KeySlot slot);
+
 // ToGrpcStatus converts an absl::Status to a grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 

@@ -226,7 +226,8 @@ absl::StatusOr<MintedToken> Minter::Mint(const IdentityTable& table, const MintR
   MintedToken out = Complete(*resolved, absl::ToUnixSeconds(now));
   const TokenJob job{&resolved->key(), resolved->encoded_resource(), resolved->key_name(),
                      out.expires_at};
-  MintedTokens tokens;
+  // Reused per thread: the unary path then allocates only the returned token string.
+  thread_local MintedTokens tokens;
   if (absl::Status s = signer_.MintBatch(absl::MakeConstSpan(&job, 1), &tokens); !s.ok()) {
     return s;
   }

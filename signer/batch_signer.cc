@@ -41,8 +41,17 @@ class MessageSource {
  public:
   explicit MessageSource(absl::Span<const SignJob> jobs) : jobs_(jobs) {}
   const HmacKey& Key(size_t i) const { return *jobs_[i].key; }
-  size_t Length(size_t i) const { return jobs_[i].length; }
-  const uint8_t* Message(size_t i, uint8_t*) const { return jobs_[i].message; }
+  // Length is asked first, once per job: it checks the job (in the pass that signs, not a
+  // pass of its own).
+  size_t Length(size_t i) const {
+    const SignJob& job = jobs_[i];
+    if (job.key == nullptr) Misuse("Sign: a job has no key");
+    if (job.message == nullptr && job.length != 0) Misuse("Sign: a job has a null message");
+    return job.length;
+  }
+  void Prepare(size_t, size_t) const {}
+  const uint8_t* Head(size_t i) const { return jobs_[i].message; }
+  const uint8_t* Tail(size_t i, size_t offset) const { return jobs_[i].message + offset; }
   template <class F>
   void ForEachPiece(size_t i, F&& f) const {
     f(jobs_[i].message, jobs_[i].length);
@@ -83,19 +92,28 @@ class ExpiryText {
   char digits_[internal::kDecimalMax];
 };
 
-// StringToSignSource yields encoded_resource + "\n" + expiry for each job (StringToSign).
+// StringToSignSource yields encoded_resource + "\n" + expiry for each job (StringToSign). The
+// whole blocks of a long one lie inside encoded_resource (a tail holds at least 56 bytes, the
+// newline and the digits at most 21) and are read in place; the tail is assembled in the
+// job's own token slot, which its text overwrites only after the MAC is known.
 class StringToSignSource {
  public:
-  explicit StringToSignSource(absl::Span<const TokenJob> jobs) : jobs_(jobs) {}
+  StringToSignSource(absl::Span<const TokenJob> jobs, char* text,
+                     const std::pair<size_t, size_t>* spans)
+      : jobs_(jobs), text_(text), spans_(spans) {}
   const HmacKey& Key(size_t i) const { return *jobs_[i].key; }
   size_t Length(size_t i) { return jobs_[i].encoded_resource.size() + 1 + Digits(i).size(); }
-  const uint8_t* Message(size_t i, uint8_t* staging) {
+  void Prepare(size_t i, size_t offset) {
     const absl::string_view sr = jobs_[i].encoded_resource;
-    const absl::string_view se = Digits(i);
-    char* p = internal::PutBytes(sr, reinterpret_cast<char*>(staging));
+    char* p = internal::PutBytes(sr.substr(offset), text_ + spans_[i].first);
     *p++ = '\n';
-    internal::PutBytes(se, p);
-    return staging;
+    internal::PutBytes(Digits(i), p);
+  }
+  const uint8_t* Head(size_t i) const {
+    return reinterpret_cast<const uint8_t*>(jobs_[i].encoded_resource.data());
+  }
+  const uint8_t* Tail(size_t i, size_t) const {
+    return reinterpret_cast<const uint8_t*>(text_ + spans_[i].first);
   }
   template <class F>
   void ForEachPiece(size_t i, F&& f) {
@@ -115,6 +133,8 @@ class StringToSignSource {
   absl::string_view Digits(size_t i) { return expiry_.Get(jobs_[i].expiry); }
 
   absl::Span<const TokenJob> jobs_;
+  char* text_;
+  const std::pair<size_t, size_t>* spans_;
   ExpiryText expiry_;
 };
 
@@ -182,10 +202,6 @@ std::string BatchSigner::Describe() const { return internal::DescribeHmacKernelP
 
 void BatchSigner::Sign(absl::Span<const SignJob> jobs, absl::Span<Mac> macs) const {
   if (macs.size() != jobs.size()) Misuse("Sign: macs.size() != jobs.size()");
-  for (const SignJob& job : jobs) {
-    if (job.key == nullptr) Misuse("Sign: a job has no key");
-    if (job.message == nullptr && job.length != 0) Misuse("Sign: a job has a null message");
-  }
   MessageSource source(jobs);
   MacSink sink(macs);
   HmacBatchRunner<MessageSource, MacSink> runner(plan_, source, sink);
@@ -217,7 +233,7 @@ absl::Status BatchSigner::MintBatch(absl::Span<const TokenJob> jobs, MintedToken
     tokens->text_ = std::make_unique_for_overwrite<char[]>(capacity);
     tokens->capacity_ = capacity;
   }
-  StringToSignSource source(jobs);
+  StringToSignSource source(jobs, tokens->text_.get(), tokens->spans_.data());
   TokenSink sink(jobs, plan_.write_signature, tokens->text_.get(), tokens->spans_.data());
   HmacBatchRunner<StringToSignSource, TokenSink> runner(plan_, source, sink);
   runner.Run(jobs.size());

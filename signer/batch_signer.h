@@ -1,15 +1,15 @@
 // batch_signer.h: BatchSigner, the fast path: many HMAC-SHA256 MACs (or whole SAS tokens) at
 // once, across the SIMD lanes of the CPU, each with its own key.
 //
-// A batch may mix keys and message lengths freely. Messages of up to 183 bytes (1-3 SHA-256
-// blocks after the key's ipad block; strings to sign are 40-120 bytes) are grouped by block
-// count and signed 16 (AVX-512), 8 (AVX2) or 2 (SHA-NI) at a time from the keys' HmacKey
-// midstates, leftovers by the cheapest smaller kernel; longer messages are correct but take a
-// one-lane path. Results equal HmacKey::Sign and FormatToken byte for byte.
+// A batch may mix keys and message lengths freely. Messages of up to 1015 bytes (1-16 SHA-256
+// blocks after the key's ipad block; strings to sign are 40-120 bytes, 1 or 2 blocks) are
+// grouped by block count and signed 16 (AVX-512), 8 (AVX2) or 2 (SHA-NI) at a time from the
+// keys' HmacKey midstates, leftovers by the cheapest smaller kernel; longer messages are
+// correct but take a one-lane path. Results equal HmacKey::Sign and FormatToken byte for byte.
 //
 // The kernel family is fixed when the signer is created (Best(): from CPUID, or forced with
 // SASMINT_ISA=portable|shani|avx2|avx512). Sign and MintBatch allocate nothing per token:
-// scratch lives on the calling thread's stack (about 16 KiB) and what held key-derived state is
+// scratch lives on the calling thread's stack (about 8 KiB) and what held key-derived state is
 // wiped before they return. BatchSigner is immutable and thread-safe; jobs only borrow their
 // keys and texts, which must outlive the call.
 #ifndef SASMINT_SIGNER_BATCH_SIGNER_H_
@@ -97,7 +97,7 @@ class BatchSigner {
   absl::Status MintBatch(absl::Span<const TokenJob> jobs, MintedTokens* tokens) const;
 
   // isa returns the kernel family; Describe the kernels in use, e.g. "avx512 (groups:
-  // avx512_x16; leftovers: shani_x2 shani_x1 avx512_x16; long messages: shani_x1)", for logs.
+  // avx512_x16; leftovers: shani_x1 shani_x2 avx512_x16; long messages: shani_x1)", for logs.
   Isa isa() const { return plan_.isa; }
   std::string Describe() const;
 

@@ -1,25 +1,28 @@
 // hmac_batch.h: the multi-buffer HMAC-SHA256 engine behind BatchSigner (internal).
 //
 // HmacBatchRunner streams a batch through an HmacKernelPlan (hmac_kernel_plan.h). Each message
-// of at most kHmacFastMaxLength bytes joins the bucket of its inner block count (1, 2 or 3
+// of at most kHmacFastMaxLength bytes joins the bucket of its inner block count (1 to 16
 // blocks after the key's ipad block); a bucket that reaches the plan's full lane count is
-// signed at once by the plan's group function (hmac_lanes.h), which pads the messages into
-// blocks, runs the lane kernel over them from the keys' inner midstates and runs the outer
-// block from the outer midstates. At the end of the batch the buckets' leftovers go to the
-// plan's cheapest cover. Longer messages are hashed in place by the plan's one-lane kernel.
+// signed at once by the plan's group function (hmac_lanes.h), which reads the messages' whole
+// blocks in place, pads their tails, runs the lane kernel from the keys' inner midstates and
+// the outer block from the outer midstates. At the end of the batch the buckets' leftovers go
+// to the plan's cheapest cover. Longer messages are hashed by the plan's one-lane kernel.
 // Key state of the job kPrefetchAhead positions ahead is prefetched, so that fleets of
 // millions of keys in random order do not stall on cache misses.
 //
-// The runner keeps its scratch in itself (about 9 KiB, meant to live on the caller's stack:
+// The runner keeps its scratch in itself (about 3 KiB, meant to live on the caller's stack:
 // no heap allocation) and wipes what held key-derived state when destroyed. Not thread-safe;
 // use one per call. The kernels' own register and stack residue is not wiped (see
 // sha256_kernel.h).
 //
-// Source must provide, for job index i:
+// Source must provide, for job index i (messages of at most kHmacFastMaxLength bytes, with
+// `offset` = HmacTailOffset of their block count):
 //   const HmacKey& Key(size_t i);  size_t Length(size_t i);
-//   const uint8_t* Message(size_t i, uint8_t* staging);  // the Length(i) bytes in one piece:
-//                                  // in place, or written at `staging` (room for Length(i))
-//   void ForEachPiece(size_t i, F f);  // f(const uint8_t*, size_t) over the message in order
+//   void Prepare(size_t i, size_t offset);  // called once, when job i joins its bucket
+//   const uint8_t* Head(size_t i);          // the first `offset` bytes, in one piece
+//   const uint8_t* Tail(size_t i, size_t offset);  // bytes offset..Length(i) in one piece,
+//                                           // valid from Prepare until job i's MAC is emitted
+//   void ForEachPiece(size_t i, F f);  // longer messages: f(const uint8_t*, size_t) in order
 //   void Prefetch(size_t i);           // a hint; i < the batch size
 // Sink must provide uint8_t* MacOut(size_t i, int lane): where job i's 32-byte MAC goes (lane
 // is its lane in the group, 0..15); and Emit(size_t i, int lane), called once that MAC is
@@ -67,13 +70,13 @@ class HmacBatchRunner {
         SignLong(i, len);
         continue;
       }
-      // ceil((len + 9) / 64) blocks: 0..55 bytes -> 1, 56..119 -> 2, 120..183 -> 3.
+      // ceil((len + 9) / 64) blocks: 0..55 bytes -> 1, 56..119 -> 2, 120..183 -> 3, ...
       const size_t c = (len + 8) / kSha256BlockSize;
       Bucket& b = buckets_[c];
       const int l = b.count++;
       b.job[l] = i;
       b.length[l] = static_cast<uint32_t>(len);
-      b.message[l] = source_.Message(i, staging_[c] + l * kStagingStride);
+      source_.Prepare(i, HmacTailOffset(c + 1));
       if (b.count == full) {
         RunGroup(*plan_.full, b, c + 1, 0, full);
         b.count = 0;
@@ -92,12 +95,9 @@ class HmacBatchRunner {
   }
 
  private:
-  static constexpr size_t kStagingStride = kHmacFastMaxLength + 1;
-
   struct Bucket {
     int count = 0;
     size_t job[kSha256MaxLanes];  // each entry is set before it is read
-    const uint8_t* message[kSha256MaxLanes];
     uint32_t length[kSha256MaxLanes];
   };
 
@@ -105,12 +105,14 @@ class HmacBatchRunner {
   // repeat the first job and write their MACs to spare_.
   void RunGroup(const HmacLaneKernel& k, const Bucket& b, size_t num_blocks, int first, int count) {
     HmacLaneGroup group;
+    const size_t offset = HmacTailOffset(num_blocks);
     for (int l = 0; l < k.lanes; ++l) {
       const int j = l < count ? first + l : first;
       const HmacKey& key = source_.Key(b.job[j]);
       group.inner[l] = key.inner_state(SecretKeyAccess::Get()).data();
       group.outer[l] = key.outer_state(SecretKeyAccess::Get()).data();
-      group.message[l] = b.message[j];
+      group.head[l] = offset > 0 ? source_.Head(b.job[j]) : nullptr;
+      group.tail[l] = source_.Tail(b.job[j], offset);
       group.length[l] = b.length[j];
       group.mac[l] = l < count ? sink_.MacOut(b.job[j], l) : spare_;
     }
@@ -184,8 +186,6 @@ class HmacBatchRunner {
   alignas(64) uint32_t words_[16];
   alignas(64) uint32_t outer_[8];
   alignas(64) uint8_t tail_[2 * kSha256BlockSize];
-  // Where a Source that cannot give a message in one piece writes it (bucket, lane).
-  uint8_t staging_[kHmacFastMaxBlocks][kSha256MaxLanes * kStagingStride];
 };
 
 }  // namespace sasmint::internal

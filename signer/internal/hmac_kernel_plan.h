@@ -20,7 +20,7 @@ namespace sasmint::internal {
 
 // Messages of up to kHmacFastMaxLength bytes (kHmacFastMaxBlocks inner blocks with padding)
 // take the lane kernels; longer ones the one-lane path.
-inline constexpr size_t kHmacFastMaxBlocks = 3;
+inline constexpr size_t kHmacFastMaxBlocks = kHmacMaxGroupBlocks;
 inline constexpr size_t kHmacFastMaxLength = kHmacFastMaxBlocks * kSha256BlockSize - 9;
 
 // kPrefetchAhead: how many jobs ahead key state is prefetched (one AVX-512 group).
@@ -48,8 +48,8 @@ struct HmacKernelPlan {
 // lacks `isa`.
 absl::StatusOr<HmacKernelPlan> MakeHmacKernelPlan(Isa isa, CpuFeatureMask features);
 
-// DescribeHmacKernelPlan returns e.g. "avx512 (groups: avx512_x16; leftovers: shani_x2
-// shani_x1 avx512_x16; long messages: shani_x1)", for logs.
+// DescribeHmacKernelPlan returns e.g. "avx512 (groups: avx512_x16; leftovers: shani_x1
+// shani_x2 avx512_x16; long messages: shani_x1)", for logs.
 std::string DescribeHmacKernelPlan(const HmacKernelPlan& plan);
 
 }  // namespace sasmint::internal

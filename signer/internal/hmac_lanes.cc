@@ -15,10 +15,12 @@ template <int kLanes>
 void HmacLanesPortable(const HmacLaneGroup& g, size_t num_blocks) {
   alignas(64) uint32_t words[16 * kLanes];
   alignas(64) uint32_t outer[8 * kLanes];
-  alignas(64) uint8_t blocks[kLanes][kHmacMaxGroupBlocks * 64];
+  alignas(64) uint8_t blocks[kLanes][2 * 64];
   const uint8_t* ptrs[kLanes];
+  const size_t offset = HmacTailOffset(num_blocks);
+  const size_t tail_blocks = HmacTailBlocks(num_blocks);
   for (int l = 0; l < kLanes; ++l) {
-    WritePaddedBlocks(blocks[l], g.message[l], g.length[l], num_blocks);
+    WritePaddedBlocks(blocks[l], g.tail[l], g.length[l] - offset, tail_blocks, g.length[l]);
     ptrs[l] = blocks[l];
     for (int w = 0; w < 8; ++w) {
       words[w * kLanes + l] = g.inner[l][w];
@@ -26,7 +28,8 @@ void HmacLanesPortable(const HmacLaneGroup& g, size_t num_blocks) {
       words[(8 + w) * kLanes + l] = w == 0 ? kOuterPaddingWord8 : w == 7 ? kOuterBitLength : 0;
     }
   }
-  Sha256CompressPortable(kLanes, words, ptrs, num_blocks);
+  if (offset > 0) Sha256CompressPortable(kLanes, words, g.head, num_blocks - tail_blocks);
+  Sha256CompressPortable(kLanes, words, ptrs, tail_blocks);
   Sha256CompressWordsPortable(kLanes, outer, words);
   for (int l = 0; l < kLanes; ++l) {
     for (int w = 0; w < 8; ++w) {

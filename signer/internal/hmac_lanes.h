@@ -23,18 +23,29 @@
 
 namespace sasmint::internal {
 
+// A message of num_blocks inner blocks (with its padding) goes in as two parts: its first
+// HmacTailOffset(num_blocks) bytes, whole blocks the kernel reads in place; and the rest, the
+// tail, which the group function pads into HmacTailBlocks(num_blocks) blocks of its own. So
+// messages of any length need at most two blocks of scratch per lane, and a tail of at most
+// 119 bytes is all a caller without the message in one piece has to assemble.
+constexpr size_t HmacTailBlocks(size_t num_blocks) { return num_blocks < 2 ? num_blocks : 2; }
+constexpr size_t HmacTailOffset(size_t num_blocks) {
+  return (num_blocks - HmacTailBlocks(num_blocks)) * 64;
+}
+
 struct HmacLaneGroup {
-  const uint32_t* inner[kSha256MaxLanes];   // 8 words: the midstate after key ^ ipad
-  const uint32_t* outer[kSha256MaxLanes];   // 8 words: the midstate after key ^ opad
-  const uint8_t* message[kSha256MaxLanes];  // `length` bytes, any alignment
-  uint32_t length[kSha256MaxLanes];         // each with ceil((length + 9) / 64) == num_blocks
-  uint8_t* mac[kSha256MaxLanes];            // 32 bytes out
+  const uint32_t* inner[kSha256MaxLanes];  // 8 words: the midstate after key ^ ipad
+  const uint32_t* outer[kSha256MaxLanes];  // 8 words: the midstate after key ^ opad
+  const uint8_t* head[kSha256MaxLanes];    // HmacTailOffset bytes, read in place (any alignment)
+  const uint8_t* tail[kSha256MaxLanes];    // the other length - HmacTailOffset bytes
+  uint32_t length[kSha256MaxLanes];        // the whole message's: ceil((length + 9) / 64) blocks
+  uint8_t* mac[kSha256MaxLanes];           // 32 bytes out
 };
 
 // Each signs every lane of `group`: mac = HMAC-SHA256 of the message from the midstates.
-// num_blocks is 1, 2 or 3 (kHmacMaxGroupBlocks).
+// Every lane's message has num_blocks (1..kHmacMaxGroupBlocks) inner blocks.
 using HmacLanesFn = void (*)(const HmacLaneGroup& group, size_t num_blocks);
-inline constexpr size_t kHmacMaxGroupBlocks = 3;
+inline constexpr size_t kHmacMaxGroupBlocks = 16;
 
 void HmacLanesPortableX1(const HmacLaneGroup& group, size_t num_blocks);
 void HmacLanesPortableX16(const HmacLaneGroup& group, size_t num_blocks);

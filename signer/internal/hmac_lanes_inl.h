@@ -47,18 +47,20 @@ inline __attribute__((always_inline)) __m128i PaddedChunk(const uint8_t* message
   return _mm_or_si128(tail, pad);
 }
 
-// WritePaddedBlocks writes the `len`-byte message (which follows the 64-byte ipad block) and
-// its SHA-256 padding (FIPS 180-4 §5.1.1: 0x80, zeros, the bit length big-endian) as
-// `num_blocks` 64-byte blocks at `dst`, each 16 bytes assembled in a register and stored once:
+// WritePaddedBlocks writes the last `len` bytes at `message` of a message of `total` bytes
+// (which follows the 64-byte ipad block) and its SHA-256 padding (FIPS 180-4 §5.1.1: 0x80,
+// zeros, the bit length big-endian) as `num_blocks` 64-byte blocks at `dst`, each 16 bytes
+// assembled in a register and stored once:
 // the kernel's 16-byte loads that follow are then forwarded from single stores instead of
 // waiting for a memcpy's, a memset's and the padding's stores to commit.
 inline __attribute__((always_inline)) void WritePaddedBlocks(uint8_t* dst, const uint8_t* message,
-                                                             size_t len, size_t num_blocks) {
+                                                             size_t len, size_t num_blocks,
+                                                             size_t total) {
   const size_t chunks = 4 * num_blocks;
   for (size_t j = 0; j + 1 < chunks; ++j) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * j), PaddedChunk(message, len, 16 * j));
   }
-  const uint64_t bits = __builtin_bswap64((64 + uint64_t{len}) * 8);
+  const uint64_t bits = __builtin_bswap64((64 + uint64_t{total}) * 8);
   const __m128i last = _mm_or_si128(PaddedChunk(message, len, 16 * (chunks - 1)),
                                     _mm_set_epi64x(static_cast<long long>(bits), 0));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * (chunks - 1)), last);
@@ -66,16 +68,18 @@ inline __attribute__((always_inline)) void WritePaddedBlocks(uint8_t* dst, const
 
 #else  // no SSSE3 (the portable file): plain copies
 
-// WritePaddedBlocks writes the `len`-byte message (which follows the 64-byte ipad block) and
-// its SHA-256 padding (FIPS 180-4 §5.1.1: 0x80, zeros, the bit length big-endian) as
-// `num_blocks` 64-byte blocks at `dst`. The blocks the message does not fill are zeroed whole
-// first, with fixed-size stores: a variable-length memset costs more than the copy.
+// WritePaddedBlocks writes the last `len` bytes at `message` of a message of `total` bytes
+// (which follows the 64-byte ipad block) and its SHA-256 padding (FIPS 180-4 §5.1.1: 0x80,
+// zeros, the bit length big-endian) as `num_blocks` 64-byte blocks at `dst`. The blocks the
+// message does not fill are zeroed whole first, with fixed-size stores: a variable-length
+// memset costs more than the copy.
 inline __attribute__((always_inline)) void WritePaddedBlocks(uint8_t* dst, const uint8_t* message,
-                                                             size_t len, size_t num_blocks) {
+                                                             size_t len, size_t num_blocks,
+                                                             size_t total) {
   for (size_t b = len / 64; b < num_blocks; ++b) std::memset(dst + 64 * b, 0, 64);
   if (len > 0) std::memcpy(dst, message, len);
   dst[len] = 0x80;
-  const uint64_t bits = __builtin_bswap64((64 + uint64_t{len}) * 8);
+  const uint64_t bits = __builtin_bswap64((64 + uint64_t{total}) * 8);
   std::memcpy(dst + 64 * num_blocks - 8, &bits, 8);
 }
 

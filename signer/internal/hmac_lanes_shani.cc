@@ -80,16 +80,19 @@ SASMINT_INLINE void StoreMacs2(const uint32_t* soa, uint8_t* a, uint8_t* b) {
 void HmacLanesX1Shani(const HmacLaneGroup& g, size_t num_blocks) {
   alignas(64) uint32_t inner[8];
   alignas(64) uint32_t outer[8];
-  alignas(64) uint8_t blocks[kHmacMaxGroupBlocks * 64];
+  alignas(64) uint8_t blocks[2 * 64];
   alignas(64) uint8_t outer_block[64];
-  WritePaddedBlocks(blocks, g.message[0], g.length[0], num_blocks);
+  const size_t offset = HmacTailOffset(num_blocks);
+  const size_t tail_blocks = HmacTailBlocks(num_blocks);
+  WritePaddedBlocks(blocks, g.tail[0], g.length[0] - offset, tail_blocks, g.length[0]);
   const uint8_t* ptrs[1] = {blocks};
   const uint8_t* outer_ptrs[1] = {outer_block};
   Store(inner, Load(g.inner[0]));
   Store(inner + 4, Load(g.inner[0] + 4));
   Store(outer, Load(g.outer[0]));
   Store(outer + 4, Load(g.outer[0] + 4));
-  Sha256CompressX1Shani(inner, ptrs, num_blocks);
+  if (offset > 0) Sha256CompressX1Shani(inner, g.head, num_blocks - tail_blocks);
+  Sha256CompressX1Shani(inner, ptrs, tail_blocks);
   Store(outer_block, ByteSwap32(Load(inner)));
   Store(outer_block + 16, ByteSwap32(Load(inner + 4)));
   StoreOuterPadding(outer_block);
@@ -104,15 +107,19 @@ void HmacLanesX1Shani(const HmacLaneGroup& g, size_t num_blocks) {
 void HmacLanesX2Shani(const HmacLaneGroup& g, size_t num_blocks) {
   alignas(64) uint32_t inner[8 * 2];
   alignas(64) uint32_t outer[8 * 2];
-  alignas(64) uint8_t blocks[2][kHmacMaxGroupBlocks * 64];
+  alignas(64) uint8_t blocks[2][2 * 64];
   alignas(64) uint8_t outer_blocks[2][64];
-  WritePaddedBlocks(blocks[0], g.message[0], g.length[0], num_blocks);
-  WritePaddedBlocks(blocks[1], g.message[1], g.length[1], num_blocks);
+  const size_t offset = HmacTailOffset(num_blocks);
+  const size_t tail_blocks = HmacTailBlocks(num_blocks);
+  for (int l = 0; l < 2; ++l) {
+    WritePaddedBlocks(blocks[l], g.tail[l], g.length[l] - offset, tail_blocks, g.length[l]);
+  }
   const uint8_t* ptrs[2] = {blocks[0], blocks[1]};
   const uint8_t* outer_ptrs[2] = {outer_blocks[0], outer_blocks[1]};
   StoreStates2(g.inner[0], g.inner[1], inner);
   StoreStates2(g.outer[0], g.outer[1], outer);
-  Sha256CompressX2Shani(inner, ptrs, num_blocks);
+  if (offset > 0) Sha256CompressX2Shani(inner, g.head, num_blocks - tail_blocks);
+  Sha256CompressX2Shani(inner, ptrs, tail_blocks);
   StoreMacs2(inner, outer_blocks[0], outer_blocks[1]);  // the inner digests, big-endian
   StoreOuterPadding(outer_blocks[0]);
   StoreOuterPadding(outer_blocks[1]);
@@ -134,7 +141,8 @@ void HmacLanesX2Shani(const HmacLaneGroup& g, size_t n) {
     HmacLaneGroup one{};
     one.inner[0] = g.inner[l];
     one.outer[0] = g.outer[l];
-    one.message[0] = g.message[l];
+    one.head[0] = g.head[l];
+    one.tail[0] = g.tail[l];
     one.length[0] = g.length[l];
     one.mac[0] = g.mac[l];
     HmacLanesPortableX1(one, n);

@@ -85,14 +85,16 @@ SASMINT_INLINE void StoreMacs(const uint32_t* soa, uint8_t* const* mac) {
   }
 }
 
-// WritePaddedBlocks writes the `len`-byte message (after the 64-byte ipad block) and its
-// SHA-256 padding (FIPS 180-4 §5.1.1) as kBlocks blocks at `dst`: one masked load per block
+// WritePaddedBlocks writes the last `len` bytes at `message` of a message of `total` bytes
+// (after the 64-byte ipad block) and its SHA-256 padding (FIPS 180-4 §5.1.1) as kBlocks
+// blocks at `dst`: one masked load per block
 // (masked-off bytes are neither read nor faulted on: Intel SDM Vol. 1 §15.4.3, so no byte past
 // the message is touched), the padding merged in registers, one 512-bit store. No branches:
 // lengths differ from lane to lane.
 template <int kBlocks>
-SASMINT_INLINE void WritePaddedBlocks(uint8_t* dst, const uint8_t* message, size_t len) {
-  const uint64_t bits = (64 + uint64_t{len}) * 8;
+SASMINT_INLINE void WritePaddedBlocks(uint8_t* dst, const uint8_t* message, size_t len,
+                                      size_t total) {
+  const uint64_t bits = (64 + uint64_t{total}) * 8;
   for (int b = 0; b < kBlocks; ++b) {
     const int64_t rest = static_cast<int64_t>(len) - 64 * b;  // message bytes from here on
     const uint64_t n = static_cast<uint64_t>(rest < 0 ? 0 : rest > 64 ? 64 : rest);
@@ -107,14 +109,16 @@ SASMINT_INLINE void WritePaddedBlocks(uint8_t* dst, const uint8_t* message, size
   }
 }
 
-template <int kBlocks>
-SASMINT_INLINE void HmacLanes(const HmacLaneGroup& g) {
+// HmacLanes signs messages of head_blocks + kTailBlocks inner blocks.
+template <int kTailBlocks>
+SASMINT_INLINE void HmacLanes(const HmacLaneGroup& g, size_t head_blocks) {
   alignas(64) uint32_t words[16 * 16];
   alignas(64) uint32_t outer[8 * 16];
-  alignas(64) uint8_t blocks[16][kBlocks * 64];
+  alignas(64) uint8_t blocks[16][kTailBlocks * 64];
   const uint8_t* ptrs[16];
+  const size_t offset = 64 * head_blocks;
   for (int l = 0; l < 16; ++l) {
-    WritePaddedBlocks<kBlocks>(blocks[l], g.message[l], g.length[l]);
+    WritePaddedBlocks<kTailBlocks>(blocks[l], g.tail[l], g.length[l] - offset, g.length[l]);
     ptrs[l] = blocks[l];
   }
   StoreStates(g.inner, words);
@@ -126,7 +130,8 @@ SASMINT_INLINE void HmacLanes(const HmacLaneGroup& g) {
   _mm512_store_si512(words + 16 * 8, _mm512_set1_epi32(static_cast<int>(kOuterPaddingWord8)));
   for (int w = 9; w < 15; ++w) _mm512_store_si512(words + 16 * w, zero);
   _mm512_store_si512(words + 16 * 15, _mm512_set1_epi32(static_cast<int>(kOuterBitLength)));
-  Sha256CompressX16Avx512(words, ptrs, kBlocks);
+  if (head_blocks > 0) Sha256CompressX16Avx512(words, g.head, head_blocks);
+  Sha256CompressX16Avx512(words, ptrs, kTailBlocks);
   Sha256CompressWordsX16Avx512(outer, words);
   StoreMacs(outer, g.mac);
   // Key-derived state: the inner midstates and digests (rows 0..7) and the outer state.
@@ -141,16 +146,10 @@ SASMINT_INLINE void HmacLanes(const HmacLaneGroup& g) {
 }  // namespace
 
 void HmacLanesX16Avx512(const HmacLaneGroup& g, size_t num_blocks) {
-  switch (num_blocks) {
-    case 1:
-      HmacLanes<1>(g);
-      break;
-    case 2:
-      HmacLanes<2>(g);
-      break;
-    default:
-      HmacLanes<3>(g);
-      break;
+  if (num_blocks == 1) {
+    HmacLanes<1>(g, 0);
+  } else {
+    HmacLanes<2>(g, num_blocks - 2);
   }
   _mm256_zeroupper();  // SHA-NI code may run next (sha256_kernel.h).
 }

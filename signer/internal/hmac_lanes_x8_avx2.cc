@@ -76,10 +76,12 @@ SASMINT_INLINE void StoreMacs(const uint32_t* soa, uint8_t* const* mac) {
 void HmacLanesX8Avx2(const HmacLaneGroup& g, size_t num_blocks) {
   alignas(64) uint32_t words[16 * 8];
   alignas(64) uint32_t outer[8 * 8];
-  alignas(64) uint8_t blocks[8][kHmacMaxGroupBlocks * 64];
+  alignas(64) uint8_t blocks[8][2 * 64];
   const uint8_t* ptrs[8];
+  const size_t offset = HmacTailOffset(num_blocks);
+  const size_t tail_blocks = HmacTailBlocks(num_blocks);
   for (int l = 0; l < 8; ++l) {
-    WritePaddedBlocks(blocks[l], g.message[l], g.length[l], num_blocks);
+    WritePaddedBlocks(blocks[l], g.tail[l], g.length[l] - offset, tail_blocks, g.length[l]);
     ptrs[l] = blocks[l];
   }
   StoreStates(g.inner, words);
@@ -92,7 +94,8 @@ void HmacLanesX8Avx2(const HmacLaneGroup& g, size_t num_blocks) {
   _mm256_store_si256(rows, _mm256_set1_epi32(static_cast<int>(kOuterPaddingWord8)));
   for (int w = 1; w < 7; ++w) _mm256_store_si256(rows + w, zero);
   _mm256_store_si256(rows + 7, _mm256_set1_epi32(static_cast<int>(kOuterBitLength)));
-  Sha256CompressX8Avx2(words, ptrs, num_blocks);
+  if (offset > 0) Sha256CompressX8Avx2(words, g.head, num_blocks - tail_blocks);
+  Sha256CompressX8Avx2(words, ptrs, tail_blocks);
   Sha256CompressWordsX8Avx2(outer, words);
   StoreMacs(outer, g.mac);
   // Key-derived state: the inner midstates and digests (rows 0..7) and the outer state.
@@ -116,7 +119,8 @@ void HmacLanesX8Avx2(const HmacLaneGroup& g, size_t n) {
     HmacLaneGroup one{};
     one.inner[0] = g.inner[l];
     one.outer[0] = g.outer[l];
-    one.message[0] = g.message[l];
+    one.head[0] = g.head[l];
+    one.tail[0] = g.tail[l];
     one.length[0] = g.length[l];
     one.mac[0] = g.mac[l];
     HmacLanesPortableX1(one, n);

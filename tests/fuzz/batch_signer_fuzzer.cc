@@ -52,8 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(key.data()), key.size())));
   }
   // Messages share one buffer (at fuzzer-chosen offsets and lengths, so they overlap and sit at
-  // every alignment); lengths reach past the fast path (183 bytes).
-  const std::string pool = in.ConsumeRandomLengthString(600);
+  // every alignment); lengths reach past the lane kernels' limit (1015 bytes).
+  const std::string pool = in.ConsumeRandomLengthString(1500);
   const size_t num_jobs = in.ConsumeIntegralInRange<size_t>(0, 40);
   std::vector<sasmint::SignJob> jobs;
   for (size_t j = 0; j < num_jobs; ++j) {
@@ -76,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::string> resources;
   std::vector<sasmint::TokenJob> token_jobs;
   const size_t num_tokens = in.ConsumeIntegralInRange<size_t>(0, 20);
-  for (size_t t = 0; t < num_tokens; ++t) resources.push_back(in.ConsumeRandomLengthString(250));
+  for (size_t t = 0; t < num_tokens; ++t) resources.push_back(in.ConsumeRandomLengthString(1100));
   const std::string key_name = in.ConsumeRandomLengthString(20);
   for (size_t t = 0; t < num_tokens; ++t) {
     if (resources[t].empty()) resources[t] = "r";

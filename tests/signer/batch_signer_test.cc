@@ -191,10 +191,13 @@ TEST_P(BatchSignerTest, KeysOf0To200BytesAtEverySize) {
 TEST_P(BatchSignerTest, EveryLengthAtEveryBatchSizeWithOneKey) {
   // Each bucket (1, 2, 3 inner blocks) and the long path, full and partial groups.
   KeyPool pool(rng_, 1, 64);
-  const std::vector<uint8_t> arena = RandomBytes(rng_, 512);
-  for (size_t len : {0, 1, 55, 56, 63, 64, 119, 120, 183, 184, 185, 247, 248, 300}) {
+  const std::vector<uint8_t> arena = RandomBytes(rng_, 2200);
+  // Every block-count boundary up to 5 blocks, the largest lane-kernel message (16 blocks,
+  // 1015 bytes) and the one-lane path beyond it.
+  for (size_t len : {0,   1,   55,  56,  63,  64,   119,  120,  127,  128, 183,
+                     184, 185, 247, 248, 300, 1015, 1016, 1017, 1080, 2100}) {
     for (size_t n = 1; n <= kMaxBatchTested; ++n) {
-      std::vector<SignJob> jobs(n, SignJob{&pool.keys[0], arena.data() + n, len});
+      std::vector<SignJob> jobs(n, SignJob{&pool.keys[0], arena.data() + n % 64, len});
       std::vector<const std::vector<uint8_t>*> raw(n, &pool.raw[0]);
       ASSERT_EQ(SignAndCheck(jobs, raw, absl::StrCat("length ", len, ", batch ", n)), 0);
     }
@@ -216,8 +219,10 @@ TEST_P(BatchSignerTest, RandomizedDifferentialAgainstPortableAndOracle) {
     raw.clear();
     for (size_t i = 0; i < n; ++i) {
       const size_t k = rng_() % pool.keys.size();
-      // 90% on the fast path (0..183 bytes), the rest up to 600.
-      const size_t len = rng_() % 10 == 0 ? rng_() % 601 : rng_() % 184;
+      // Mostly strings-to-sign lengths; some up to 16 blocks (the lane kernels' limit), a few
+      // far beyond (the one-lane path).
+      const uint64_t shape = rng_() % 100;
+      const size_t len = shape < 85 ? rng_() % 184 : shape < 98 ? rng_() % 1100 : rng_() % 4000;
       jobs.push_back({&pool.keys[k], arena.data() + rng_() % (arena.size() - len), len});
       raw.push_back(&pool.raw[k]);
     }
@@ -308,6 +313,32 @@ TEST_P(BatchSignerTest, MintBatchEqualsBuildToken) {
     }
   }
   std::cout << "[ tokens   ] " << checked << " (" << IsaName(GetParam()) << ")" << std::endl;
+}
+
+TEST_P(BatchSignerTest, MintBatchLongResourcesMatchFormatToken) {
+  // Resources far longer than any scope's (the lane kernels read their whole blocks in place,
+  // and past 1015 bytes the one-lane path takes over), with key names that need escaping.
+  KeyPool pool(rng_, 8, 64);
+  std::vector<std::string> resources;
+  for (size_t len : {1, 54, 55, 100, 118, 119, 120, 183, 184, 500, 990, 994, 995, 1000, 1500}) {
+    std::string r(len, 'r');
+    for (char& c : r) c = "abcXYZ019-._~%"[rng_() % 14];
+    resources.push_back(r);
+  }
+  std::vector<TokenJob> jobs;
+  for (size_t i = 0; i < 3 * resources.size(); ++i) {
+    jobs.push_back({&pool.keys[i % pool.keys.size()], resources[i % resources.size()],
+                    i % 2 == 0 ? "" : "policy name/+", 1 + static_cast<int64_t>(i * 7919)});
+  }
+  MintedTokens tokens;
+  ASSERT_THAT(signer_->MintBatch(jobs, &tokens), IsOk());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const std::string sts = StringToSign(jobs[i].encoded_resource, jobs[i].expiry);
+    const Mac mac = jobs[i].key->Sign(absl::MakeConstSpan(Bytes(sts), sts.size()));
+    ASSERT_EQ(tokens[i],
+              FormatToken(jobs[i].encoded_resource, mac, jobs[i].expiry, jobs[i].key_name))
+        << "job " << i << ", resource length " << jobs[i].encoded_resource.size();
+  }
 }
 
 TEST_P(BatchSignerTest, MintBatchRejectsBadJobsWhole) {

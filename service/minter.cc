@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/keystore/internal/identity_index.h"
 #include "signer/crypto_backend.h"
 #include "signer/encoding.h"
 #include "signer/sas_token.h"
@@ -142,7 +141,8 @@ absl::Status Minter::ResolveInto(const IdentityTable& table, const MintRequest& 
 absl::Status Minter::ResolveIdentityInto(const IdentityTable& table, absl::string_view hub_name,
                                          absl::string_view device_id,
                                          absl::string_view module_id, uint32_t ttl_seconds,
-                                         KeySlot key_slot, ResolvedMint* out_ptr) const {
+                                         KeySlot key_slot, ResolvedMint* out_ptr,
+                                         std::optional<uint64_t> hash) const {
   if (absl::Status s = ValidateHubHost(hub_name); !s.ok()) return s;
   if (absl::Status s = ValidateIdentityId(device_id, "device ID"); !s.ok()) return s;
   if (!module_id.empty()) {
@@ -160,7 +160,8 @@ absl::Status Minter::ResolveIdentityInto(const IdentityTable& table, absl::strin
   if (hub == nullptr) {
     return absl::NotFoundError(absl::StrCat("hub '", hub_name, "' is not served here"));
   }
-  const IdentityRef entry = table.Find(hub_name, device_id, module_id);
+  if (!hash) hash = IdentityTable::IdentityHash(hub_name, device_id, module_id);
+  const IdentityRef entry = table.Find(hub_name, device_id, module_id, *hash);
   if (entry && entry.status() == IdentityStatus::kDisabled) {
     return absl::FailedPreconditionError(
         absl::StrCat(describe(), " is disabled in hub '", hub_name, "'"));
@@ -174,7 +175,7 @@ absl::Status Minter::ResolveIdentityInto(const IdentityTable& table, absl::strin
     out.owned_resource_.append("%2Fmodules%2F");
     PercentEncodeTo(module_id, &out.owned_resource_);
   }
-  out.resource_hash_ = entry ? entry.hash() : internal::IdentityHash(hub_name, device_id, module_id);
+  out.resource_hash_ = *hash;
   if (!hub->device_policy.empty()) {
     // The "token service" pattern: a DeviceConnect policy signs for every device of the hub, so
     // identities need not be listed (but listed ones may be disabled, above).

@@ -101,10 +101,11 @@ class Minter {
                            ResolvedMint* out) const;
   // ResolveIdentityInto is ResolveInto for a device (module_id empty) or module scope given as
   // views: the batch hot path, which then builds no TokenScope.
+  // `hash` is IdentityTable::IdentityHash of the names, if the caller has it.
   absl::Status ResolveIdentityInto(const IdentityTable& table, absl::string_view hub,
                                    absl::string_view device_id, absl::string_view module_id,
-                                   uint32_t ttl_seconds, KeySlot key_slot,
-                                   ResolvedMint* out) const;
+                                   uint32_t ttl_seconds, KeySlot key_slot, ResolvedMint* out,
+                                   std::optional<uint64_t> hash = std::nullopt) const;
 
   // Complete returns the token's metadata for a resolved request minted at `now_seconds`; the
   // token text is filled by the caller (MintBatch).

@@ -164,13 +164,18 @@ bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
   const IdentityTable& table = *job.table;
   // Start the index loads of the next few identities while resolving this one: lookups into
   // millions of identities are cache misses, and overlapping them is most of their cost.
+  // Each identity's hash is computed once, when it is prefetched, and kept in a small ring.
   constexpr int kPrefetchDistance = 8;
+  constexpr int kRing = 2 * kPrefetchDistance;  // item i + distance is hashed before i is used
+  uint64_t hashes[kRing];
   const auto prefetch = [&](int i) {
     if (i >= end) return;
     const v1::MintTokenRequest& item = job.request->requests(i);
     if (item.scope_case() == v1::MintTokenRequest::kIdentity) {
-      table.PrefetchIdentity(item.identity().hub(), item.identity().device_id(),
-                             item.identity().module_id());
+      const uint64_t hash = IdentityTable::IdentityHash(
+          item.identity().hub(), item.identity().device_id(), item.identity().module_id());
+      hashes[i % kRing] = hash;
+      table.PrefetchIdentity(hash);
     }
   };
   for (int i = begin; i < begin + kPrefetchDistance; ++i) prefetch(i);
@@ -183,10 +188,10 @@ bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
     absl::Status status;
     if (item.scope_case() == v1::MintTokenRequest::kIdentity) {
       absl::StatusOr<KeySlot> slot = ToKeySlot(item.key_slot());
-      status = slot.ok() ? minter_.ResolveIdentityInto(table, item.identity().hub(),
-                                                       item.identity().device_id(),
-                                                       item.identity().module_id(),
-                                                       item.ttl_seconds(), *slot, r)
+      status = slot.ok() ? minter_.ResolveIdentityInto(
+                               table, item.identity().hub(), item.identity().device_id(),
+                               item.identity().module_id(), item.ttl_seconds(), *slot, r,
+                               hashes[i % kRing])
                          : slot.status();
     } else {
       absl::StatusOr<MintRequest> request = ToMintRequest(item);

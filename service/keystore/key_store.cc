@@ -25,19 +25,19 @@ uint64_t Mix(uint64_t z) {
 }  // namespace
 
 uint64_t StableHash(absl::string_view text) {
-  // Eight bytes at a time through the splitmix64 finalizer: cheap, well mixed, and defined
-  // byte by byte (little-endian loads), so it never changes with the build.
+  // Eight bytes at a time through the splitmix64 finalizer: cheap, well mixed, and defined as
+  // little-endian words, so it never changes with the build (and is the same on x86-64 and
+  // arm64, the targets; a big-endian port must byte-swap the loads).
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "StableHash assumes little-endian");
   uint64_t h = 0x9e3779b97f4a7c15ull ^ text.size();
   size_t i = 0;
   for (; i + 8 <= text.size(); i += 8) {
-    uint64_t w = 0;
-    for (int b = 0; b < 8; ++b) w |= uint64_t{static_cast<uint8_t>(text[i + b])} << (8 * b);
+    uint64_t w;
+    std::memcpy(&w, text.data() + i, 8);
     h = Mix(h ^ w);
   }
   uint64_t tail = 0;
-  for (int b = 0; i < text.size(); ++i, ++b) {
-    tail |= uint64_t{static_cast<uint8_t>(text[i])} << (8 * b);
-  }
+  if (i < text.size()) std::memcpy(&tail, text.data() + i, text.size() - i);
   return Mix(h ^ tail ^ 0xff);
 }
 
@@ -104,18 +104,24 @@ void IdentityTable::Compact() { identities_->Compact(); }
 
 IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_id,
                                 absl::string_view module_id) const {
+  return Find(hub, device_id, module_id, IdentityHash(hub, device_id, module_id));
+}
+
+IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_id,
+                                absl::string_view module_id, uint64_t hash) const {
   const int hub_index = HubIndex(hub);
   if (hub_index < 0) return IdentityRef();
   const int64_t id =
-      identities_->Find(internal::IdentityHash(hub, device_id, module_id),
-                        static_cast<uint8_t>(hub_index), device_id, module_id);
+      identities_->Find(hash, static_cast<uint8_t>(hub_index), device_id, module_id);
   return id < 0 ? IdentityRef() : IdentityRef(this, static_cast<uint32_t>(id));
 }
 
-void IdentityTable::PrefetchIdentity(absl::string_view hub, absl::string_view device_id,
-                                     absl::string_view module_id) const {
-  identities_->Prefetch(internal::IdentityHash(hub, device_id, module_id));
+uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view device_id,
+                                     absl::string_view module_id) {
+  return internal::IdentityHash(hub, device_id, module_id);
 }
+
+void IdentityTable::PrefetchIdentity(uint64_t hash) const { identities_->Prefetch(hash); }
 
 size_t IdentityTable::size() const { return identities_->size(); }
 size_t IdentityTable::IdentityMemoryBytes() const { return identities_->MemoryBytes(); }

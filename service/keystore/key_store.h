@@ -156,10 +156,15 @@ class IdentityTable {
   // Find returns the identity, or a false IdentityRef. module_id empty means the device.
   IdentityRef Find(absl::string_view hub, absl::string_view device_id,
                    absl::string_view module_id) const;
-  // PrefetchIdentity starts loading what Find will read for these names, so that a batch can
-  // overlap its cache misses (prefetch item i + k, find item i).
-  void PrefetchIdentity(absl::string_view hub, absl::string_view device_id,
-                        absl::string_view module_id) const;
+  // Find with `hash` = IdentityHash(hub, device_id, module_id), computed once by the caller.
+  IdentityRef Find(absl::string_view hub, absl::string_view device_id,
+                   absl::string_view module_id, uint64_t hash) const;
+  // IdentityHash returns the lookup hash of an identity (also its renew-after seed).
+  static uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
+                               absl::string_view module_id);
+  // PrefetchIdentity starts loading the index slot of `hash`, so that a batch can overlap its
+  // cache misses (prefetch item i + k, find item i).
+  void PrefetchIdentity(uint64_t hash) const;
 
   // ServesHub returns whether the hub is declared or has identities.
   bool ServesHub(absl::string_view hub) const { return hubs_.contains(hub); }

@@ -309,7 +309,7 @@ class TokenStream final
       absl::MutexLock lock(&mu_);
       read_pending_ = true;
     }
-    StartRead(&request_);
+    StartNextRead();
   }
 
   void OnReadDone(bool ok) override {
@@ -331,14 +331,13 @@ class TokenStream final
       BatchDone(0, absl::CancelledError());
       return;
     }
-    v1::MintTokensResponse* out = &responses_[target];
-    out->Clear();
-    absl::StatusOr<BatchJob> job = service_->StartBatch(request_, out);
+    v1::MintTokensResponse* out = FreshResponse(target);
+    absl::StatusOr<BatchJob> job = service_->StartBatch(*request_, out);
     if (!job.ok()) {
       BatchDone(target, job.status());
       return;
     }
-    if (static_cast<size_t>(request_.requests_size()) <= service_->slice_items()) {
+    if (static_cast<size_t>(request_->requests_size()) <= service_->slice_items()) {
       service_->MintSlice(*job, service_->slice_items());
       BatchDone(target, absl::OkStatus());
       return;
@@ -363,7 +362,7 @@ class TokenStream final
       } else if (ready_) {
         ready_ = false;
         current_ = 1 - current_;
-        next.write = &responses_[current_];
+        next.write = responses_[current_];
         writing_ = true;
       }
       next = Decide(next);
@@ -418,7 +417,7 @@ class TokenStream final
         ready_ = true;  // written from OnWriteDone; the next read waits until then
       } else {
         current_ = target;
-        next.write = &responses_[target];
+        next.write = responses_[target];
         writing_ = true;
       }
       next = Decide(next);
@@ -451,15 +450,44 @@ class TokenStream final
 
   void Run(const Actions& next) {
     if (next.write != nullptr) StartWrite(next.write);
-    if (next.read) StartRead(&request_);
+    if (next.read) StartNextRead();
     if (next.finish) Finish(next.status);
   }
 
   TokenServiceImpl* const service_;
   grpc::CallbackServerContext* const context_;
   absl::Mutex mu_;
-  v1::MintTokensRequest request_;        // written by gRPC between StartRead and OnReadDone
-  v1::MintTokensResponse responses_[2];  // [current_] is being written; the other may be ready
+  // Messages live on arenas that are reset for each batch: a batch's thousands of result
+  // messages and strings then cost a few block allocations, not several mallocs each (protobuf
+  // frees oneof members on Clear, so reusing heap messages does not avoid them).
+  static google::protobuf::ArenaOptions ArenaOptionsForBatches() {
+    google::protobuf::ArenaOptions options;
+    options.start_block_size = 4096;
+    options.max_block_size = 1 << 20;
+    return options;
+  }
+  // StartNextRead reads into a fresh request: nothing refers to the previous one any more (its
+  // batch has been minted into a response).
+  void StartNextRead() {
+    request_arena_.Reset();
+    request_ = google::protobuf::Arena::CreateMessage<v1::MintTokensRequest>(&request_arena_);
+    StartRead(request_);
+  }
+  // FreshResponse returns an empty response in buffer `target`, which is not being written.
+  v1::MintTokensResponse* FreshResponse(int target) {
+    response_arenas_[target].Reset();
+    responses_[target] =
+        google::protobuf::Arena::CreateMessage<v1::MintTokensResponse>(&response_arenas_[target]);
+    return responses_[target];
+  }
+
+  google::protobuf::Arena request_arena_{ArenaOptionsForBatches()};
+  google::protobuf::Arena response_arenas_[2] = {
+      google::protobuf::Arena(ArenaOptionsForBatches()),
+      google::protobuf::Arena(ArenaOptionsForBatches())};
+  v1::MintTokensRequest* request_ = nullptr;  // written by gRPC between StartRead and OnReadDone
+  // [current_] is being written; the other may be ready.
+  v1::MintTokensResponse* responses_[2] = {nullptr, nullptr};
   int current_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

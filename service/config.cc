@@ -28,6 +28,7 @@ absl::string_view View(std::string_view v) { return absl::string_view(v.data(), 
 struct Context {
   std::string source;
   std::string base_dir;
+  std::vector<std::string>* files = nullptr;  // key files read, for ServiceConfig::watched_files
 
   absl::Status Error(absl::string_view path, absl::string_view reason) const {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", path, ": ", reason));
@@ -107,7 +108,9 @@ absl::Status ParseKey(const Context& ctx, absl::string_view path, object obj,
   } else {
     std::string file;
     if (auto s = GetString(ctx, field_path, file_value, &file); !s.ok()) return s;
-    auto read = ReadKeyFile(ctx.Resolve(file));
+    const std::string resolved = ctx.Resolve(file);
+    if (ctx.files != nullptr) ctx.files->push_back(resolved);
+    auto read = ReadKeyFile(resolved);
     if (!read.ok()) {
       return absl::Status(read.status().code(),
                           absl::StrCat(ctx.source, ": ", field_path, ": ", read.status().message()));
@@ -366,7 +369,8 @@ absl::StatusOr<uint32_t> ParseRight(absl::string_view name) {
 
 absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_view source,
                                           absl::string_view base_dir) {
-  const Context ctx{std::string(source), std::string(base_dir)};
+  ServiceConfig config;
+  const Context ctx{std::string(source), std::string(base_dir), &config.watched_files};
   simdjson::padded_string padded(text.data(), text.size());
   simdjson::dom::parser parser;
   element root;
@@ -375,7 +379,6 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": malformed JSON: ", simdjson::error_message(err)));
   }
-  ServiceConfig config;
   config.source = std::string(source);
   absl::Status status = [&]() -> absl::Status {
     object obj;
@@ -420,6 +423,10 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
   }();
   crypto::Cleanse(padded.data(), padded.size());
   if (!status.ok()) return status;
+  for (const HubConfig& hub : config.hubs) {
+    config.watched_files.insert(config.watched_files.end(), hub.device_files.begin(),
+                                hub.device_files.end());
+  }
   return config;
 }
 
@@ -431,6 +438,7 @@ absl::StatusOr<ServiceConfig> LoadConfigFile(const std::string& path) {
   auto config =
       ParseConfig(text, path, slash == std::string::npos ? "" : path.substr(0, slash));
   crypto::Cleanse(text.data(), text.size());
+  if (config.ok()) config->watched_files.push_back(path);
   return config;
 }
 

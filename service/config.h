@@ -79,6 +79,9 @@ struct ServiceConfig {
   std::vector<HubConfig> hubs;
   std::vector<DpsConfig> dps;
   std::string source;  // the file it was read from, for messages
+  // watched_files are the files the keys come from: the configuration file itself, device
+  // export files and key files (what hot reload watches).
+  std::vector<std::string> watched_files;
 };
 
 // ParseConfig parses configuration text; `source` names it in errors and `base_dir` resolves

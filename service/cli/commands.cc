@@ -24,6 +24,7 @@
 #include "service/keystore/export_loader.h"
 #include "service/keystore/key_store.h"
 #include "service/log.h"
+#include "service/reloader.h"
 #include "service/server.h"
 #include "signer/encoding.h"
 #include "signer/sas_token.h"
@@ -300,6 +301,7 @@ absl::StatusOr<ServiceConfig> ServeConfigFromFlags(const Flags& flags) {
       target->host = *hub;
     }
     target->device_files = {*devices};
+    config.watched_files.push_back(*devices);
   }
   if (config.hubs.empty() && config.dps.empty()) {
     return absl::InvalidArgumentError(
@@ -395,11 +397,33 @@ int RunServe(const std::vector<std::string>& args) {
         {{"hub", kDemoHub}, {"identities", absl::StrJoin(DemoIdentities(), ",")}});
   }
 
+  // Hot reload: the files the keys came from are watched; a change rebuilds the whole table from
+  // the same flags and configuration file and publishes it, or keeps the current keys on error.
+  std::unique_ptr<KeyReloader> reloader;
+  if (!demo) {
+    const Flags reload_flags = *flags;
+    auto started = KeyReloader::Start(
+        config.watched_files,
+        [reload_flags]() -> absl::StatusOr<std::shared_ptr<const IdentityTable>> {
+          auto next = ServeConfigFromFlags(reload_flags);
+          if (!next.ok()) return next.status();
+          return BuildIdentityTable(*next);
+        },
+        &store);
+    if (!started.ok()) {
+      Log(LogLevel::kWarning, "hot reload is off: cannot watch the key files",
+          {{"error", started.status().message()}});
+    } else {
+      reloader = *std::move(started);
+    }
+  }
+
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   Log(LogLevel::kInfo, "shutting down",
       {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
        {"grace_seconds", absl::StrCat(config.server.shutdown_grace_seconds)}});
+  reloader.reset();
   (*server)->Shutdown(absl::Milliseconds(config.server.shutdown_drain_ms),
                      absl::Seconds(config.server.shutdown_grace_seconds));
   Log(LogLevel::kInfo, "stopped");

@@ -251,6 +251,36 @@ size_t IdentityTable::dps_group_count() const {
   return n;
 }
 
+namespace {
+
+bool SameKey(const HmacKey* a, const HmacKey* b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  const SecretKeyAccess access = SecretKeyAccess::Get();
+  return a->inner_state(access) == b->inner_state(access) &&
+         a->outer_state(access) == b->outer_state(access);
+}
+
+}  // namespace
+
+TableDiff DiffTables(const IdentityTable& previous, const IdentityTable& next) {
+  TableDiff diff;
+  size_t kept = 0;
+  next.ForEachIdentity([&](const IdentityRef& n) {
+    const IdentityRef p = previous.Find(n.hub(), n.device_id(), n.module_id(), n.hash());
+    if (!p) {
+      ++diff.added;
+      return;
+    }
+    ++kept;
+    if (p.status() != n.status() || !SameKey(p.key(KeySlot::kPrimary), n.key(KeySlot::kPrimary)) ||
+        !SameKey(p.key(KeySlot::kSecondary), n.key(KeySlot::kSecondary))) {
+      ++diff.changed;
+    }
+  });
+  diff.removed = previous.size() - kept;
+  return diff;
+}
+
 std::shared_ptr<const IdentityTable> KeyStore::Snapshot() const {
   absl::MutexLock lock(&mu_);
   return table_;

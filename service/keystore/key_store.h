@@ -212,6 +212,16 @@ class IdentityTable {
   absl::flat_hash_map<std::string, std::vector<DpsGroupEntry>> dps_;
 };
 
+// TableDiff counts how the identities of one table differ from another's.
+struct TableDiff {
+  size_t added = 0;    // in `next` only
+  size_t changed = 0;  // in both, with a different key, key slot or status
+  size_t removed = 0;  // in `previous` only
+};
+
+// DiffTables compares the identities of two tables (keys compared as midstates).
+TableDiff DiffTables(const IdentityTable& previous, const IdentityTable& next);
+
 class KeyStore {
  public:
   KeyStore() = default;

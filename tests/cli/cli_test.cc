@@ -1,6 +1,8 @@
 // Tests of the `sasmint` binary as users and scripts run it: real processes, real files, a real
 // server on a loopback port. SASMINT_BIN names the binary (set by CMake).
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
@@ -378,6 +380,107 @@ TEST_F(ServeTest, SigtermUnderLoadLosesNoAcceptedRequest) {
   EXPECT_GT(ok_calls.load(), 8);
   EXPECT_TRUE(lost.empty()) << absl::StrJoin(lost, "; ");
   EXPECT_THAT(server_->ReadStderr(), HasSubstr(R"("msg":"stopped")"));
+}
+
+// ExportLineWithKey is ExportLine with a chosen primary key.
+std::string ExportLineWithKey(absl::string_view id, absl::string_view key) {
+  return absl::StrCat(R"({"id":")", id,
+                      R"(","status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":")",
+                      key, R"("}}})", "\n");
+}
+
+// MintJson mints for `device` and returns {token, expires_at}, or {"", 0} on failure.
+std::pair<std::string, std::string> MintJson(const std::string& server, absl::string_view device) {
+  const ProcessResult r = Sasmint({"mint", "--server", server, "--hub", kHub, "--device",
+                                   std::string(device), "--json"});
+  if (r.exit_code != 0) return {"", r.err};
+  const size_t t = r.out.find("\"token\":\"") + 9;
+  const size_t t_end = r.out.find('"', t);
+  const size_t e = r.out.find("\"expires_at\":") + 13;
+  return {r.out.substr(t, t_end - t), absl::StrCat(std::strtoll(r.out.c_str() + e, nullptr, 10))};
+}
+
+std::string OfflineToken(absl::string_view device, absl::string_view key,
+                         const std::string& expiry) {
+  const ProcessResult r = Sasmint({"token", "--hub", kHub, "--device", std::string(device),
+                                   "--key", std::string(key), "--expiry", expiry});
+  return std::string(absl::StripSuffix(r.out, "\n"));
+}
+
+TEST_F(ServeTest, HotReloadOnAtomicReplaceAndKubernetesSecretSwap) {
+  constexpr char kNewKey[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+  constexpr char kThirdKey[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+  // The export file is mounted the way the kubelet mounts a Secret: devices.json -> ..data/
+  // devices.json, ..data -> ..2026_11_28_v1.
+  const std::string mount = dir_ + "/secret";
+  ASSERT_EQ(mkdir(mount.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((mount + "/..2026_11_28_v1").c_str(), 0755), 0);
+  testing::WriteFile(mount + "/..2026_11_28_v1/devices.json",
+                     ExportLineWithKey("dev1", kKey) + ExportLineWithKey("dev3", kKey));
+  ASSERT_EQ(symlink("..2026_11_28_v1", (mount + "/..data").c_str()), 0);
+  ASSERT_EQ(symlink("..data/devices.json", (mount + "/devices.json").c_str()), 0);
+  const std::string port = StartServer({"--hub", kHub, "--devices", mount + "/devices.json"});
+  const std::string server = "127.0.0.1:" + port;
+  {
+    const auto [token, expiry] = MintJson(server, "dev1");
+    EXPECT_EQ(token, OfflineToken("dev1", kKey, expiry));
+  }
+
+  // The kubelet's update: a new timestamped directory, a ..data_tmp link renamed over ..data,
+  // the old directory removed. dev1's key changes, dev2 appears, dev3 goes.
+  ASSERT_EQ(mkdir((mount + "/..2026_11_28_v2").c_str(), 0755), 0);
+  testing::WriteFile(mount + "/..2026_11_28_v2/devices.json",
+                     ExportLineWithKey("dev1", kNewKey) + ExportLineWithKey("dev2", kKey));
+  ASSERT_EQ(symlink("..2026_11_28_v2", (mount + "/..data_tmp").c_str()), 0);
+  const absl::Time swapped = absl::Now();
+  ASSERT_EQ(rename((mount + "/..data_tmp").c_str(), (mount + "/..data").c_str()), 0);
+  ASSERT_EQ(unlink((mount + "/..2026_11_28_v1/devices.json").c_str()), 0);
+  ASSERT_EQ(rmdir((mount + "/..2026_11_28_v1").c_str()), 0);
+  absl::Time reloaded = absl::InfiniteFuture();
+  while (absl::Now() - swapped < absl::Seconds(10)) {
+    const auto [token, expiry] = MintJson(server, "dev1");
+    if (!token.empty() && token == OfflineToken("dev1", kNewKey, expiry)) {
+      reloaded = absl::Now();
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_NE(reloaded, absl::InfiniteFuture()) << server_->ReadStderr();
+  // A changed key is in use within a second of the swap (each probe above costs a process).
+  EXPECT_LT(reloaded - swapped, absl::Seconds(1.5));
+  EXPECT_EQ(MintJson(server, "dev2").first.empty(), false);
+  EXPECT_THAT(MintJson(server, "dev3").second, HasSubstr("NOT_FOUND"));
+
+  // A plain atomic replacement (write a temporary file, rename it over the link) with a broken
+  // line fails the reload: the keys loaded last keep serving.
+  testing::WriteFile(mount + "/devices.json.tmp", ExportLineWithKey("dev1", kThirdKey) + "{oops\n");
+  ASSERT_EQ(rename((mount + "/devices.json.tmp").c_str(), (mount + "/devices.json").c_str()), 0);
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline &&
+         server_->ReadStderr().find("key reload failed") == std::string::npos) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const std::string log = server_->ReadStderr();
+  EXPECT_THAT(log, HasSubstr("key reload failed; the previous keys keep serving"));
+  EXPECT_THAT(log, HasSubstr("devices.json:2: malformed JSON"));
+  {
+    const auto [token, expiry] = MintJson(server, "dev1");
+    EXPECT_EQ(token, OfflineToken("dev1", kNewKey, expiry));
+  }
+  // Then a good replacement is picked up.
+  testing::WriteFile(mount + "/devices.json.tmp", ExportLineWithKey("dev1", kThirdKey));
+  ASSERT_EQ(rename((mount + "/devices.json.tmp").c_str(), (mount + "/devices.json").c_str()), 0);
+  deadline = absl::Now() + absl::Seconds(10);
+  bool third = false;
+  while (!third && absl::Now() < deadline) {
+    const auto [token, expiry] = MintJson(server, "dev1");
+    third = !token.empty() && token == OfflineToken("dev1", kThirdKey, expiry);
+    if (!third) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(third);
+  EXPECT_THAT(server_->ReadStderr(),
+              HasSubstr(R"("added":"1","changed":"1","removed":"1")"));
+  EXPECT_THAT(server_->ReadStderr(), Not(HasSubstr(kNewKey)));
 }
 
 TEST(ServeErrorsTest, MalformedExportFailsWithLineNumberAndNeverCrashes) {

@@ -13,7 +13,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "signer/crypto_backend.h"
 #include "signer/internal/cpu_features.h"
+#include "signer/internal/sha256_kernel.h"
 #include "signer/internal/hmac_batch.h"
 #include "signer/internal/hmac_kernel_plan.h"
 #include "signer/internal/token_text.h"
@@ -196,6 +198,62 @@ absl::StatusOr<BatchSigner> BatchSigner::Best() {
   absl::StatusOr<Isa> isa = internal::SelectIsa(std::getenv("SASMINT_ISA"));
   if (!isa.ok()) return isa.status();
   return Create(*isa);
+}
+
+void BatchSigner::PrepareKeys(absl::Span<const absl::Span<const uint8_t>> keys,
+                              absl::Span<HmacKey> out) const {
+  if (keys.size() != out.size()) abort();
+  if (keys.empty()) return;
+  // The widest lane kernel of the plan's family: one compression per pad per key.
+  const internal::Sha256LaneKernel* kernel = nullptr;
+  for (const int lanes : {16, 8, 2, 1}) {
+    kernel = internal::FindSha256LaneKernel(plan_.isa, lanes);
+    if (kernel != nullptr) break;
+  }
+  if (kernel == nullptr) kernel = internal::FindSha256LaneKernel(Isa::kPortable, 1);
+  const int lanes = kernel->lanes;
+  alignas(64) uint8_t key0[internal::kSha256MaxLanes][kSha256BlockSize];
+  alignas(64) uint8_t blocks[internal::kSha256MaxLanes][kSha256BlockSize];
+  alignas(64) uint32_t state[2][8 * internal::kSha256MaxLanes];
+  const uint8_t* pointers[internal::kSha256MaxLanes];
+  for (size_t base = 0; base < keys.size(); base += lanes) {
+    const size_t n = std::min<size_t>(lanes, keys.size() - base);
+    // RFC 2104 §2: K0 is the key zero-padded to 64 bytes, or its hash if it is longer. Lanes past
+    // the end repeat the last key (every lane of a kernel always runs).
+    for (int lane = 0; lane < lanes; ++lane) {
+      const absl::Span<const uint8_t> key = keys[base + std::min<size_t>(lane, n - 1)];
+      std::memset(key0[lane], 0, kSha256BlockSize);
+      if (key.size() > kSha256BlockSize) {
+        Sha256Digest hashed = Sha256::Hash(key);
+        std::memcpy(key0[lane], hashed.data(), hashed.size());
+        crypto::Cleanse(hashed.data(), hashed.size());
+      } else if (!key.empty()) {
+        std::memcpy(key0[lane], key.data(), key.size());
+      }
+    }
+    for (int pad = 0; pad < 2; ++pad) {
+      const uint8_t value = pad == 0 ? 0x36 : 0x5c;
+      for (int lane = 0; lane < lanes; ++lane) {
+        for (size_t i = 0; i < kSha256BlockSize; ++i) blocks[lane][i] = key0[lane][i] ^ value;
+        pointers[lane] = blocks[lane];
+        for (int w = 0; w < 8; ++w) state[pad][w * lanes + lane] = kSha256InitialState[w];
+      }
+      kernel->compress(state[pad], pointers, 1);
+    }
+    for (size_t lane = 0; lane < n; ++lane) {
+      Sha256State inner, outer;
+      for (int w = 0; w < 8; ++w) {
+        inner[w] = state[0][w * lanes + lane];
+        outer[w] = state[1][w * lanes + lane];
+      }
+      out[base + lane] = HmacKey::FromMidstates(inner, outer);
+      crypto::Cleanse(inner.data(), sizeof(inner));
+      crypto::Cleanse(outer.data(), sizeof(outer));
+    }
+  }
+  crypto::Cleanse(key0, sizeof(key0));
+  crypto::Cleanse(blocks, sizeof(blocks));
+  crypto::Cleanse(state, sizeof(state));
 }
 
 std::string BatchSigner::Describe() const { return internal::DescribeHmacKernelPlan(plan_); }

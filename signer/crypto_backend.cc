@@ -1,6 +1,7 @@
 #include "signer/crypto_backend.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include <openssl/crypto.h>
 #if defined(SASMINT_CRYPTO_BORINGSSL)
@@ -53,7 +54,14 @@ absl::Status RandomBytes(absl::Span<uint8_t> out) {
 }
 
 void Cleanse(void* p, size_t size) {
-  if (p != nullptr && size > 0) OPENSSL_cleanse(p, size);
+  if (p == nullptr || size == 0) return;
+#if defined(__GLIBC__)
+  // glibc's explicit_bzero is memset plus a compiler barrier: as safe as OPENSSL_cleanse and
+  // several times faster on the large buffers (whole export files) the loader wipes.
+  explicit_bzero(p, size);
+#else
+  OPENSSL_cleanse(p, size);
+#endif
 }
 
 bool ConstantTimeEquals(absl::Span<const uint8_t> a, absl::Span<const uint8_t> b) {

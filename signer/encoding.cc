@@ -121,6 +121,17 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text, absl::string_vi
   return out;
 }
 
+absl::StatusOr<size_t> Base64DecodeTo(absl::string_view text, absl::string_view what,
+                                      absl::Span<uint8_t> out) {
+  if (out.size() < MaxDecodedSize(text)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " is too long"));
+  }
+  size_t n = 0;
+  absl::Status s = DecodeInto(text, what, out.data(), &n);
+  if (!s.ok()) return s;
+  return n;
+}
+
 absl::StatusOr<SecretBytes> DecodeBase64Key(absl::string_view text, absl::string_view what) {
   SecretBytes scratch(MaxDecodedSize(text));
   size_t n = 0;

@@ -30,6 +30,12 @@ void Base64EncodeTo(absl::Span<const uint8_t> data, char* out);
 // trailing bits.
 absl::StatusOr<std::string> Base64Decode(absl::string_view text, absl::string_view what = "value");
 
+// Base64DecodeTo decodes canonical base64 `text` into `out` (which must hold at least
+// text.size() / 4 * 3 bytes) and returns the decoded length; errors as Base64Decode. For bulk
+// loading without an allocation per key.
+absl::StatusOr<size_t> Base64DecodeTo(absl::string_view text, absl::string_view what,
+                                      absl::Span<uint8_t> out);
+
 // DecodeBase64Key is Base64Decode into wiped-on-destruction storage; `what` names the key in
 // errors (e.g. "primary key"). It does not check the key length (see ValidateKeyLength).
 absl::StatusOr<SecretBytes> DecodeBase64Key(absl::string_view text,

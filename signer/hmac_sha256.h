@@ -45,8 +45,15 @@ class HmacKey {
   const Sha256State& outer_state(SecretKeyAccess) const { return outer_; }
 
  private:
+  friend class BatchSigner;  // PrepareKeys computes many keys' midstates in SIMD lanes
   struct NoInit {};
   explicit HmacKey(NoInit) {}
+  static HmacKey FromMidstates(const Sha256State& inner, const Sha256State& outer) {
+    HmacKey key(NoInit{});
+    key.inner_ = inner;
+    key.outer_ = outer;
+    return key;
+  }
 
   Sha256State inner_;
   Sha256State outer_;

@@ -101,6 +101,7 @@ absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_
 }
 
 void IdentityTable::Compact() { identities_->Compact(); }
+void IdentityTable::ReserveIdentities(size_t n) { identities_->Reserve(n); }
 
 IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_id,
                                 absl::string_view module_id) const {

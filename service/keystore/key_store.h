@@ -150,6 +150,8 @@ class IdentityTable {
   // RESOURCE_EXHAUSTED beyond 255 hubs.
   absl::Status Add(absl::string_view hub, absl::string_view device_id,
                    absl::string_view module_id, const IdentityKeys& keys);
+  // ReserveIdentities prepares room for about `n` more identities (a hint).
+  void ReserveIdentities(size_t n);
   // Compact releases the spare capacity left by loading; call it once the table is built.
   void Compact();
 

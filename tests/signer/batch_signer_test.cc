@@ -590,3 +590,38 @@ TEST(BatchSignerDispatchTest, PlansUseTheirOwnIsaAndCheapLeftovers) {
 
 }  // namespace
 }  // namespace sasmint
+
+namespace sasmint {
+namespace {
+
+// PrepareKeys must equal HmacKey::FromBytes for every ISA, every batch shape and key length
+// (including keys over 64 bytes, which are hashed first).
+TEST(BatchSignerPrepareKeysTest, EqualsFromBytesForEveryIsaAndKeyLength) {
+  for (const Isa isa : {Isa::kPortable, Isa::kShani, Isa::kAvx2, Isa::kAvx512}) {
+    absl::StatusOr<BatchSigner> signer = BatchSigner::Create(isa);
+    if (!signer.ok()) {
+      std::cout << "skipping " << static_cast<int>(isa) << ": " << signer.status() << "\n";
+      continue;
+    }
+    SCOPED_TRACE(signer->Describe());
+    for (const size_t count : {1u, 2u, 7u, 16u, 17u, 40u}) {
+      std::vector<std::vector<uint8_t>> keys(count);
+      std::vector<absl::Span<const uint8_t>> views;
+      for (size_t i = 0; i < count; ++i) {
+        keys[i].resize((i * 37 + count) % 150);
+        for (size_t b = 0; b < keys[i].size(); ++b) keys[i][b] = static_cast<uint8_t>(i * 31 + b);
+        views.push_back(keys[i]);
+      }
+      std::vector<HmacKey> out(count);
+      signer->PrepareKeys(views, absl::MakeSpan(out));
+      const uint8_t msg[] = {'m', 's', 'g'};
+      for (size_t i = 0; i < count; ++i) {
+        EXPECT_EQ(out[i].Sign(msg), HmacKey::FromBytes(keys[i]).Sign(msg)) << count << "/" << i;
+        EXPECT_EQ(out[i].Fingerprint(), HmacKey::FromBytes(keys[i]).Fingerprint());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sasmint

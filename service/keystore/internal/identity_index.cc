@@ -127,6 +127,19 @@ absl::string_view IdentityIndex::module_id(uint32_t id) const {
   return absl::string_view(shard.names.data() + r.name_offset + r.device_len, r.module_len);
 }
 
+void IdentityIndex::Reserve(size_t n) {
+  // Hashes spread evenly; 1/16 more than the mean absorbs the variation between shards.
+  const size_t per_shard = n / kShards + n / kShards / 16 + 16;
+  for (Shard& shard : shards_) {
+    const size_t want = shard.records.size() + per_shard;
+    shard.records.reserve(want);
+    shard.names.reserve(shard.names.size() + per_shard * 24);
+    size_t capacity = shard.slots.empty() ? 64 : shard.slots.size();
+    while (want * 4 > capacity * 3) capacity *= 2;
+    while (shard.slots.size() < capacity) Grow(shard);
+  }
+}
+
 void IdentityIndex::Compact() {
   for (Shard& shard : shards_) {
     shard.records.shrink_to_fit();

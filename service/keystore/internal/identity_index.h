@@ -70,6 +70,9 @@ class IdentityIndex {
   absl::string_view module_id(uint32_t id) const;
 
   size_t size() const { return size_; }
+  // Reserve prepares room for `n` more identities spread over the shards (loads know roughly
+  // how many lines they will add), so that loading does not copy records while growing.
+  void Reserve(size_t n);
   // Compact drops spare capacity (vectors grow by doubling while loading).
   void Compact();
   // MemoryBytes returns the bytes held (capacity) by records, names and indexes.

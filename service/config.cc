@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -373,6 +374,13 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
   const Context ctx{std::string(source), std::string(base_dir), &config.watched_files};
   simdjson::padded_string padded(text.data(), text.size());
   simdjson::dom::parser parser;
+  // The parser's string buffer holds inline keys unescaped: wipe it before it is freed.
+  const auto wipe_parser = absl::MakeCleanup([&parser] {
+    if (parser.doc.string_buf != nullptr) {
+      crypto::Cleanse(parser.doc.string_buf.get(),
+                      5 * parser.doc.capacity() / 3 + simdjson::SIMDJSON_PADDING);
+    }
+  });
   element root;
   if (auto err = parser.parse(padded).get(root); err != simdjson::SUCCESS) {
     crypto::Cleanse(padded.data(), padded.size());

@@ -22,7 +22,9 @@
 #include "service/config.h"
 #include "service/demo.h"
 #include "service/keystore/export_loader.h"
+#include "service/keystore/key_memory.h"
 #include "service/keystore/key_store.h"
+#include "service/keystore/secure_memory.h"
 #include "service/log.h"
 #include "service/reloader.h"
 #include "service/server.h"
@@ -338,6 +340,16 @@ int RunServe(const std::vector<std::string>& args) {
               << ", listen " << config->server.listen_address << std::endl;
     return kExitOk;
   }
+
+  // Secret hygiene before any key is read: no core dumps (nor ptrace or /proc/<pid>/mem reads by
+  // other users' processes), and one warning if key memory cannot be locked.
+  if (absl::Status s = DisableCoreDumps(); !s.ok()) {
+    Log(LogLevel::kWarning, "cannot disable core dumps", {{"error", s.message()}});
+  }
+  SetKeyMemoryWarningHandler([](absl::string_view message) {
+    Log(LogLevel::kWarning, "key memory is not locked in RAM (it may be swapped); continuing",
+        {{"reason", message}});
+  });
 
   const bool demo = flags->Has("demo");
   ServiceConfig config;

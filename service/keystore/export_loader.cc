@@ -1,8 +1,12 @@
 #include "service/keystore/export_loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <memory>
-#include <fstream>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -226,6 +230,23 @@ absl::Status CheckLine(const ParsedLine& line, uint32_t line_no, KeyChunk* chunk
   return absl::OkStatus();
 }
 
+// ParserWiper wipes the parser's string buffer when the load ends: simdjson unescapes every
+// string of a line there, keys included, and would free it unwiped.
+class ParserWiper {
+ public:
+  explicit ParserWiper(simdjson::dom::parser* parser) : parser_(parser) {}
+  ~ParserWiper() {
+    if (parser_->doc.string_buf != nullptr) {
+      // The buffer holds at least 5/3 of the capacity plus padding (document::allocate).
+      crypto::Cleanse(parser_->doc.string_buf.get(),
+                      5 * parser_->doc.capacity() / 3 + simdjson::SIMDJSON_PADDING);
+    }
+  }
+
+ private:
+  simdjson::dom::parser* parser_;
+};
+
 // LoaderSigner is the BatchSigner that prepares keys: the best for this CPU (SASMINT_ISA is
 // honoured; an unusable value falls back to portable here and is reported by the server).
 const BatchSigner& LoaderSigner() {
@@ -253,6 +274,7 @@ absl::Status LoadPadded(const char* base, size_t total, absl::string_view source
   }
   table->ReserveIdentities(lines + 1);
   simdjson::dom::parser parser;
+  const ParserWiper wiper(&parser);
   size_t pos = 0;
   size_t line_no = 0;
   if (total >= 3 && static_cast<uint8_t>(base[0]) == 0xEF &&
@@ -319,15 +341,27 @@ absl::Status LoadExportText(absl::string_view text, absl::string_view source_nam
 }
 
 absl::Status LoadExportFile(const std::string& path, absl::string_view hub, IdentityTable* table) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open device export file ", path));
-  const std::streamoff size = in.tellg();
-  if (size < 0) return absl::DataLossError(absl::StrCat("cannot read device export file ", path));
-  in.seekg(0);
-  WipedPadded buffer(static_cast<size_t>(size));
-  if (size > 0 && !in.read(buffer.data(), size)) {
-    return absl::DataLossError(absl::StrCat("error reading device export file ", path));
+  // Plain read(2) into the wiped buffer: a stdio or iostream buffer would keep a copy of the
+  // key text in freed memory.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open device export file ", path));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || st.st_size < 0) {
+    ::close(fd);
+    return absl::DataLossError(absl::StrCat("cannot read device export file ", path));
   }
+  WipedPadded buffer(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < buffer.size()) {
+    const ssize_t n = ::read(fd, buffer.data() + done, buffer.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return absl::DataLossError(absl::StrCat("error reading device export file ", path));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
   return LoadPadded(buffer.data(), buffer.size(), path, hub, table);
 }
 

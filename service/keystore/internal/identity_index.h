@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "service/keystore/key_memory.h"
+#include "service/keystore/secure_memory.h"
 #include "signer/hmac_sha256.h"
 
 namespace sasmint::internal {
@@ -87,8 +89,10 @@ class IdentityIndex {
 
  private:
   static constexpr uint32_t kIdMask = (1u << 26) - 1;
+  // Records hold key midstates: they live in the key heap (locked, not dumped, wiped on free).
+  using RecordVector = std::vector<Record, SecureAllocator<Record>>;
   struct Shard {
-    std::vector<Record> records;
+    RecordVector records{SecureAllocator<Record>(&KeyMemoryHeap())};
     std::string names;
     std::vector<uint64_t> slots;  // 0 = empty, else (hash high 32 bits << 32) | (index + 1)
   };

@@ -1,8 +1,8 @@
 #include "service/config.h"
 
 #include <cstring>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string_view>
 
@@ -63,8 +63,8 @@ absl::Status GetString(const Context& ctx, absl::string_view path, element e, st
   return absl::OkStatus();
 }
 
-absl::Status GetInt(const Context& ctx, absl::string_view path, element e, int64_t min,
-                    int64_t max, int64_t* out) {
+absl::Status GetInt(const Context& ctx, absl::string_view path, element e, int64_t min, int64_t max,
+                    int64_t* out) {
   int64_t v = 0;
   if (e.get_int64().get(v) != simdjson::SUCCESS || v < min || v > max) {
     return ctx.Error(path, absl::StrCat("must be an integer from ", min, " to ", max));
@@ -113,8 +113,8 @@ absl::Status ParseKey(const Context& ctx, absl::string_view path, object obj,
     if (ctx.files != nullptr) ctx.files->push_back(resolved);
     auto read = ReadKeyFile(resolved);
     if (!read.ok()) {
-      return absl::Status(read.status().code(),
-                          absl::StrCat(ctx.source, ": ", field_path, ": ", read.status().message()));
+      return absl::Status(read.status().code(), absl::StrCat(ctx.source, ": ", field_path, ": ",
+                                                             read.status().message()));
     }
     text = *std::move(read);
   }
@@ -213,8 +213,8 @@ absl::Status ParseHub(const Context& ctx, absl::string_view path, element e, Hub
     }
   }
   if (obj["device_policy"].get(v) == simdjson::SUCCESS) {
-    if (auto s = GetString(ctx, absl::StrCat(path, ".device_policy"), v,
-                           &out->settings.device_policy);
+    if (auto s =
+            GetString(ctx, absl::StrCat(path, ".device_policy"), v, &out->settings.device_policy);
         !s.ok()) {
       return s;
     }
@@ -363,9 +363,9 @@ absl::StatusOr<uint32_t> ParseRight(absl::string_view name) {
   if (name == "ServiceConnect") return kServiceConnect;
   if (name == "RegistryRead") return kRegistryRead;
   if (name == "RegistryWrite") return kRegistryWrite;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown right \"", name,
-      "\" (DeviceConnect, ServiceConnect, RegistryRead or RegistryWrite)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown right \"", name,
+                   "\" (DeviceConnect, ServiceConnect, RegistryRead or RegistryWrite)"));
 }
 
 absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_view source,
@@ -391,7 +391,8 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
   absl::Status status = [&]() -> absl::Status {
     object obj;
     if (auto s = GetObject(ctx, "(top level)", root, &obj); !s.ok()) return s;
-    if (auto s = CheckNames(ctx, "(top level)", obj, {"listen", "hubs", "dps", "limits"}); !s.ok()) {
+    if (auto s = CheckNames(ctx, "(top level)", obj, {"listen", "hubs", "dps", "limits"});
+        !s.ok()) {
       return s;
     }
     element v;
@@ -403,7 +404,8 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
     }
     if (obj["hubs"].get(v) == simdjson::SUCCESS) {
       simdjson::dom::array hubs;
-      if (v.get_array().get(hubs) != simdjson::SUCCESS) return ctx.Error("hubs", "must be an array");
+      if (v.get_array().get(hubs) != simdjson::SUCCESS)
+        return ctx.Error("hubs", "must be an array");
       size_t i = 0;
       for (element h : hubs) {
         HubConfig hub;
@@ -443,8 +445,7 @@ absl::StatusOr<ServiceConfig> LoadConfigFile(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read configuration file ", path));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const size_t slash = path.rfind('/');
-  auto config =
-      ParseConfig(text, path, slash == std::string::npos ? "" : path.substr(0, slash));
+  auto config = ParseConfig(text, path, slash == std::string::npos ? "" : path.substr(0, slash));
   crypto::Cleanse(text.data(), text.size());
   if (config.ok()) config->watched_files.push_back(path);
   return config;

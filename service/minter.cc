@@ -23,14 +23,13 @@ absl::Status ValidateMintOptions(const MintOptions& o) {
   return absl::OkStatus();
 }
 
-int64_t Minter::RenewAfter(uint64_t resource_hash, int64_t expires_at,
-                           uint32_t ttl_seconds) const {
+int64_t Minter::RenewAfter(uint64_t resource_hash, int64_t expires_at, uint32_t ttl_seconds) const {
   uint64_t h = resource_hash ^ (static_cast<uint64_t>(expires_at) * 0x9e3779b97f4a7c15ull);
   h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
   h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
   h ^= h >> 31;
-  const double unit = static_cast<double>(h >> 11) *
-                      (1.0 / 9007199254740992.0);  // [0, 1) from the top 53 bits
+  const double unit =
+      static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0);  // [0, 1) from the top 53 bits
   const double fraction = options_.renew_window_start +
                           (options_.renew_window_end - options_.renew_window_start) * unit;
   const int64_t issued = expires_at - ttl_seconds;
@@ -58,9 +57,8 @@ absl::StatusOr<std::pair<const StoredKey*, KeySlot>> PickSlot(
 absl::Status Minter::ApplyTtl(uint32_t requested, ResolvedMint* out) const {
   out->ttl_seconds_ = requested == 0 ? options_.default_ttl_seconds : requested;
   if (out->ttl_seconds_ < options_.min_ttl_seconds) {
-    return absl::InvalidArgumentError(absl::StrCat("ttl_seconds ", out->ttl_seconds_,
-                                                   " is below the minimum of ",
-                                                   options_.min_ttl_seconds));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ttl_seconds ", out->ttl_seconds_, " is below the minimum of ", options_.min_ttl_seconds));
   }
   if (out->ttl_seconds_ > options_.max_ttl_seconds) out->ttl_seconds_ = options_.max_ttl_seconds;
   return absl::OkStatus();
@@ -77,10 +75,10 @@ absl::Status Minter::ResolveInto(const IdentityTable& table, const MintRequest& 
                                  ResolvedMint* out_ptr) const {
   const TokenScope& scope = request.scope;
   if (scope.kind == ScopeKind::kDevice || scope.kind == ScopeKind::kModule) {
-    return ResolveIdentityInto(table, scope.hub, scope.device_id,
-                               scope.kind == ScopeKind::kModule ? absl::string_view(scope.module_id)
-                                                                : absl::string_view(),
-                               request.ttl_seconds, request.key_slot, out_ptr);
+    return ResolveIdentityInto(
+        table, scope.hub, scope.device_id,
+        scope.kind == ScopeKind::kModule ? absl::string_view(scope.module_id) : absl::string_view(),
+        request.ttl_seconds, request.key_slot, out_ptr);
   }
   if (absl::Status s = ValidateScope(scope); !s.ok()) return s;
   ResolvedMint& out = *out_ptr;
@@ -93,8 +91,8 @@ absl::Status Minter::ResolveInto(const IdentityTable& table, const MintRequest& 
   };
   if (scope.kind == ScopeKind::kRegistration) {
     if (!table.ServesIdScope(scope.id_scope)) {
-      return absl::NotFoundError(absl::StrCat("DPS ID scope '", scope.id_scope,
-                                              "' has no enrollment group here"));
+      return absl::NotFoundError(
+          absl::StrCat("DPS ID scope '", scope.id_scope, "' has no enrollment group here"));
     }
     const DpsGroupEntry* group = table.FindDpsGroup(scope.id_scope, scope.registration_id);
     if (group == nullptr) {
@@ -125,8 +123,8 @@ absl::Status Minter::ResolveInto(const IdentityTable& table, const MintRequest& 
   }
   const PolicyEntry* policy = table.FindPolicy(scope.hub, scope.policy);
   if (policy == nullptr) {
-    return absl::NotFoundError(absl::StrCat("policy '", scope.policy,
-                                            "' is not configured for hub '", scope.hub, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("policy '", scope.policy, "' is not configured for hub '", scope.hub, "'"));
   }
   auto picked = PickSlot(policy->primary, policy->secondary, request.key_slot, hub->active_slot,
                          absl::StrCat("policy '", policy->name, "'"));
@@ -139,9 +137,9 @@ absl::Status Minter::ResolveInto(const IdentityTable& table, const MintRequest& 
 }
 
 absl::Status Minter::ResolveIdentityInto(const IdentityTable& table, absl::string_view hub_name,
-                                         absl::string_view device_id,
-                                         absl::string_view module_id, uint32_t ttl_seconds,
-                                         KeySlot key_slot, ResolvedMint* out_ptr,
+                                         absl::string_view device_id, absl::string_view module_id,
+                                         uint32_t ttl_seconds, KeySlot key_slot,
+                                         ResolvedMint* out_ptr,
                                          std::optional<uint64_t> hash) const {
   if (absl::Status s = ValidateHubHost(hub_name); !s.ok()) return s;
   if (absl::Status s = ValidateIdentityId(device_id, "device ID"); !s.ok()) return s;
@@ -152,9 +150,8 @@ absl::Status Minter::ResolveIdentityInto(const IdentityTable& table, absl::strin
   out.Reset();
   if (absl::Status s = ApplyTtl(ttl_seconds, &out); !s.ok()) return s;
   const auto describe = [&] {
-    return module_id.empty()
-               ? absl::StrCat("device '", device_id, "'")
-               : absl::StrCat("module '", module_id, "' of device '", device_id, "'");
+    return module_id.empty() ? absl::StrCat("device '", device_id, "'")
+                             : absl::StrCat("module '", module_id, "' of device '", device_id, "'");
   };
   const HubSettings* hub = table.Settings(hub_name);
   if (hub == nullptr) {

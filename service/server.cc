@@ -1,9 +1,9 @@
 #include "service/server.h"
 
-#include <chrono>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -21,9 +21,9 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   }
   if (o.keepalive_min_ping_interval_seconds < 1 || o.max_ping_strikes < 0 ||
       o.shutdown_drain_ms < 0 || o.pool.threads < 0 || o.pool.slice_items == 0 ||
-      o.pool.max_queued_batches == 0 ||
-      o.max_connection_idle_seconds < 0 || o.max_connection_age_seconds < 0 ||
-      o.max_connection_age_grace_seconds < 0 || o.shutdown_grace_seconds < 0) {
+      o.pool.max_queued_batches == 0 || o.max_connection_idle_seconds < 0 ||
+      o.max_connection_age_seconds < 0 || o.max_connection_age_grace_seconds < 0 ||
+      o.shutdown_grace_seconds < 0) {
     return absl::InvalidArgumentError(
         "keepalive and connection limits must be non-negative (ping interval at least 1 s)");
   }
@@ -69,9 +69,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.RegisterService(server->key_admin_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen_address,
-                     " (address in use, not local, or malformed)"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
+                                               " (address in use, not local, or malformed)"));
   }
   server->SetServing(false);
   return server;

@@ -482,9 +482,8 @@ class TokenStream final
   }
 
   google::protobuf::Arena request_arena_{ArenaOptionsForBatches()};
-  google::protobuf::Arena response_arenas_[2] = {
-      google::protobuf::Arena(ArenaOptionsForBatches()),
-      google::protobuf::Arena(ArenaOptionsForBatches())};
+  google::protobuf::Arena response_arenas_[2] = {google::protobuf::Arena(ArenaOptionsForBatches()),
+                                                 google::protobuf::Arena(ArenaOptionsForBatches())};
   v1::MintTokensRequest* request_ = nullptr;  // written by gRPC between StartRead and OnReadDone
   // [current_] is being written; the other may be ready.
   v1::MintTokensResponse* responses_[2] = {nullptr, nullptr};

@@ -3,8 +3,9 @@
 // TokenServiceImpl translates sasmint.v1 protobuf requests into MintRequests, mints them with a
 // Minter against the KeyStore's current snapshot, and translates results back. It never blocks
 // inside a reactor: batches larger than a slice are minted on a WorkPool, one slice at a time,
-// round-robin with other batches, so one large caller cannot starve the others. VerifyToken answers UNIMPLEMENTED until its issue lands.
-// Thread-safe: gRPC calls it from many threads; it holds no mutable state of its own.
+// round-robin with other batches, so one large caller cannot starve the others. VerifyToken answers
+// UNIMPLEMENTED until its issue lands. Thread-safe: gRPC calls it from many threads; it holds no
+// mutable state of its own.
 #ifndef SASMINT_SERVICE_TOKEN_SERVICE_H_
 #define SASMINT_SERVICE_TOKEN_SERVICE_H_
 
@@ -49,8 +50,8 @@ struct BatchJob {
 
 // PoolOptions size the pool that mints large batches off gRPC's callback threads.
 struct PoolOptions {
-  int threads = 0;             // 0: one per CPU
-  size_t slice_items = 256;    // batches larger than this go to the pool, a slice at a time
+  int threads = 0;           // 0: one per CPU
+  size_t slice_items = 256;  // batches larger than this go to the pool, a slice at a time
   size_t max_queued_batches = 4096;
 };
 

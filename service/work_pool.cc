@@ -39,9 +39,8 @@ void WorkPool::Loop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](WorkPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-            return !p->queue_.empty() || p->stopping_;
-          },
+          +[](WorkPool* p)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return !p->queue_.empty() || p->stopping_; },
           this));
       if (queue_.empty()) return;  // stopping, and nothing left to run
       task = queue_.front();

@@ -15,9 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "signer/crypto_backend.h"
 #include "signer/internal/cpu_features.h"
-#include "signer/internal/sha256_kernel.h"
 #include "signer/internal/hmac_batch.h"
 #include "signer/internal/hmac_kernel_plan.h"
+#include "signer/internal/sha256_kernel.h"
 #include "signer/internal/token_text.h"
 #include "signer/sas_token.h"
 

@@ -99,8 +99,7 @@ class BatchSigner {
   // PrepareKeys sets out[i] = HmacKey::FromBytes(keys[i]) for every key, computing the ipad and
   // opad midstates of many keys at once in the SIMD lanes (bulk loading of millions of keys).
   // Aborts if the spans differ in size.
-  void PrepareKeys(absl::Span<const absl::Span<const uint8_t>> keys,
-                   absl::Span<HmacKey> out) const;
+  void PrepareKeys(absl::Span<const absl::Span<const uint8_t>> keys, absl::Span<HmacKey> out) const;
 
   // isa returns the kernel family; Describe the kernels in use, e.g. "avx512 (groups:
   // avx512_x16; leftovers: shani_x1 shani_x2 avx512_x16; long messages: shani_x1)", for logs.

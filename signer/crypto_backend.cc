@@ -1,9 +1,9 @@
 #include "signer/crypto_backend.h"
 
+#include <openssl/crypto.h>
+
 #include <cstdlib>
 #include <cstring>
-
-#include <openssl/crypto.h>
 #if defined(SASMINT_CRYPTO_BORINGSSL)
 #include <openssl/mem.h>  // BoringSSL keeps OPENSSL_cleanse and CRYPTO_memcmp here.
 #endif

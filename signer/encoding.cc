@@ -54,10 +54,9 @@ absl::Status DecodeInto(absl::string_view text, absl::string_view what, uint8_t*
   for (size_t i = 0; i < body; ++i) {
     const int8_t v = kDecode[static_cast<uint8_t>(text[i])];
     if (v < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " is not valid base64: ",
-                       text[i] == '=' ? "padding '=' before the end" : "invalid character",
-                       " at offset ", i));
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " is not valid base64: ",
+          text[i] == '=' ? "padding '=' before the end" : "invalid character", " at offset ", i));
     }
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
@@ -135,8 +134,7 @@ absl::StatusOr<size_t> Base64DecodeTo(absl::string_view text, absl::string_view 
 absl::StatusOr<SecretBytes> DecodeBase64Key(absl::string_view text, absl::string_view what) {
   SecretBytes scratch(MaxDecodedSize(text));
   size_t n = 0;
-  absl::Status s =
-      DecodeInto(text, what, scratch.MutableReveal(SecretKeyAccess::Get()).data(), &n);
+  absl::Status s = DecodeInto(text, what, scratch.MutableReveal(SecretKeyAccess::Get()).data(), &n);
   if (!s.ok()) return s;
   if (n == scratch.size()) return scratch;
   return SecretBytes::CopyFrom(scratch.Reveal(SecretKeyAccess::Get()).first(n));
@@ -179,8 +177,7 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view text, absl::string_v
       continue;
     }
     if (i + 2 >= text.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": truncated %-escape at offset ", i));
+      return absl::InvalidArgumentError(absl::StrCat(what, ": truncated %-escape at offset ", i));
     }
     const int hi = HexValue(text[i + 1]);
     const int lo = HexValue(text[i + 2]);

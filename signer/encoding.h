@@ -38,8 +38,7 @@ absl::StatusOr<size_t> Base64DecodeTo(absl::string_view text, absl::string_view 
 
 // DecodeBase64Key is Base64Decode into wiped-on-destruction storage; `what` names the key in
 // errors (e.g. "primary key"). It does not check the key length (see ValidateKeyLength).
-absl::StatusOr<SecretBytes> DecodeBase64Key(absl::string_view text,
-                                            absl::string_view what = "key");
+absl::StatusOr<SecretBytes> DecodeBase64Key(absl::string_view text, absl::string_view what = "key");
 
 // kMinKeyBytes / kMaxKeyBytes: IoT Hub and DPS accept symmetric keys of 16 to 64 decoded bytes.
 inline constexpr size_t kMinKeyBytes = 16;

@@ -60,10 +60,9 @@ Mac HmacKey::Sign(absl::Span<const uint8_t> message) const {
 
 std::string HmacKey::Fingerprint() const {
   static constexpr absl::string_view kLabel = "sasmint key fingerprint v1";
-  const Mac mac = Sign(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kLabel.data()),
-                                           kLabel.size()));
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(mac.data()), 8));
+  const Mac mac =
+      Sign(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kLabel.data()), kLabel.size()));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(mac.data()), 8));
 }
 
 Mac HmacFinishOuter(const HmacKey& key, const Sha256Digest& inner_digest) {

@@ -43,8 +43,8 @@ absl::Status CheckChars(absl::string_view text, const CharSet& allowed, absl::st
                         size_t max_len) {
   if (text.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
   if (text.size() > max_len) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " is ", text.size(),
-                                                   " characters long; the maximum is ", max_len));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", text.size(), " characters long; the maximum is ", max_len));
   }
   for (size_t i = 0; i < text.size(); ++i) {
     if (!allowed[static_cast<uint8_t>(text[i])]) {
@@ -126,8 +126,7 @@ TokenScope TokenScope::Policy(absl::string_view hub, absl::string_view policy,
   return s;
 }
 
-TokenScope TokenScope::Registration(absl::string_view id_scope,
-                                    absl::string_view registration_id) {
+TokenScope TokenScope::Registration(absl::string_view id_scope, absl::string_view registration_id) {
   TokenScope s;
   s.kind = ScopeKind::kRegistration;
   s.id_scope = std::string(id_scope);
@@ -257,8 +256,8 @@ absl::StatusOr<std::string> BuildToken(const TokenScope& scope, const HmacKey& k
   if (absl::Status s = ValidateExpiry(expiry); !s.ok()) return s;
   const std::string sr = EncodedResource(scope);
   const std::string sts = StringToSign(sr, expiry);
-  const Mac mac = key.Sign(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(sts.data()),
-                                               sts.size()));
+  const Mac mac =
+      key.Sign(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(sts.data()), sts.size()));
   return FormatToken(sr, mac, expiry, KeyName(scope));
 }
 
@@ -290,10 +289,14 @@ absl::StatusOr<ParsedToken> ParseToken(absl::string_view token) {
     const std::string name = absl::AsciiStrToLower(field.substr(0, eq));
     const absl::string_view value = field.substr(eq + 1);
     std::optional<absl::string_view>* slot = nullptr;
-    if (name == "sr") slot = &sr;
-    else if (name == "sig") slot = &sig;
-    else if (name == "se") slot = &se;
-    else if (name == "skn") slot = &skn;
+    if (name == "sr")
+      slot = &sr;
+    else if (name == "sig")
+      slot = &sig;
+    else if (name == "se")
+      slot = &se;
+    else if (name == "skn")
+      slot = &skn;
     else {
       return absl::InvalidArgumentError(absl::StrCat(
           "token has unknown field '", name.substr(0, 16), "' (allowed: sr, sig, se, skn)"));
@@ -302,8 +305,8 @@ absl::StatusOr<ParsedToken> ParseToken(absl::string_view token) {
       return absl::InvalidArgumentError(absl::StrCat("token has field ", name, " twice"));
     }
     if (value.find('=') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "token field ", name, " contains a raw '='; it must be escaped as %3D"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("token field ", name, " contains a raw '='; it must be escaped as %3D"));
     }
     *slot = value;
   }
@@ -327,8 +330,8 @@ absl::StatusOr<ParsedToken> ParseToken(absl::string_view token) {
   auto sig_bytes = Base64Decode(*sig_b64, "token field sig");
   if (!sig_bytes.ok()) return sig_bytes.status();
   if (sig_bytes->size() != kMacSize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "token field sig decodes to ", sig_bytes->size(), " bytes; HMAC-SHA256 gives 32"));
+    return absl::InvalidArgumentError(absl::StrCat("token field sig decodes to ", sig_bytes->size(),
+                                                   " bytes; HMAC-SHA256 gives 32"));
   }
   std::copy(sig_bytes->begin(), sig_bytes->end(), out.signature.begin());
 
@@ -347,8 +350,8 @@ absl::StatusOr<ParsedToken> ParseToken(absl::string_view token) {
 
 SecretBytes DeriveDeviceKey(const SecretBytes& group_key, absl::string_view registration_id) {
   const HmacKey key = HmacKey::FromSecret(group_key);
-  Mac mac = key.Sign(absl::MakeConstSpan(
-      reinterpret_cast<const uint8_t*>(registration_id.data()), registration_id.size()));
+  Mac mac = key.Sign(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(registration_id.data()),
+                                         registration_id.size()));
   SecretBytes out = SecretBytes::CopyFrom(mac);
   crypto::Cleanse(mac.data(), mac.size());
   return out;

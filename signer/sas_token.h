@@ -80,8 +80,7 @@ std::string FormatToken(absl::string_view encoded_resource, const Mac& signature
 
 // BuildToken validates `scope` and `expiry`, signs, and returns the token text;
 // INVALID_ARGUMENT on a bad scope or expiry.
-absl::StatusOr<std::string> BuildToken(const TokenScope& scope, const HmacKey& key,
-                                       int64_t expiry);
+absl::StatusOr<std::string> BuildToken(const TokenScope& scope, const HmacKey& key, int64_t expiry);
 
 // ParsedToken is a token taken apart. `encoded_resource` and `expiry_text` are the raw texts the
 // signature covers; the other fields are decoded.

@@ -24,9 +24,8 @@ using Sha256Digest = std::array<uint8_t, kSha256DigestSize>;
 using Sha256State = std::array<uint32_t, 8>;
 
 // kSha256InitialState is H(0) from FIPS 180-4 §5.3.3.
-inline constexpr Sha256State kSha256InitialState = {0x6a09e667, 0xbb67ae85, 0x3c6ef372,
-                                                    0xa54ff53a, 0x510e527f, 0x9b05688c,
-                                                    0x1f83d9ab, 0x5be0cd19};
+inline constexpr Sha256State kSha256InitialState = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
 // Sha256CompressBlocks applies the compression function to `num_blocks` 64-byte blocks at
 // `blocks`, updating `state` in place. Portable scalar code.

@@ -12,9 +12,9 @@
 #define SASMINT_STATUS_CONCAT_(x, y) SASMINT_STATUS_CONCAT_INNER_(x, y)
 
 // RETURN_IF_ERROR(expr): returns the status of `expr` from the enclosing function if not OK.
-#define RETURN_IF_ERROR(expr)                         \
-  do {                                                \
-    const ::absl::Status sasmint_status_ = (expr);    \
+#define RETURN_IF_ERROR(expr)                          \
+  do {                                                 \
+    const ::absl::Status sasmint_status_ = (expr);     \
     if (!sasmint_status_.ok()) return sasmint_status_; \
   } while (0)
 

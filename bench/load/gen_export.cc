@@ -55,7 +55,8 @@ bool ParseUint(const std::optional<std::string>& text, uint64_t* out) {
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   auto flags = sasmint::cli::Flags::Parse(
-      args, {"count", "out", "seed", "modules-per-device", "disabled-every", "key-bytes", "id-prefix"},
+      args,
+      {"count", "out", "seed", "modules-per-device", "disabled-every", "key-bytes", "id-prefix"},
       {});
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   uint64_t count = 0, seed = 1, modules = 0, disabled_every = 0, key_bytes = 32;
@@ -79,8 +80,7 @@ int main(int argc, char** argv) {
   Rng rng(seed);
   uint8_t key[64];
   std::string line;
-  const auto write_identity = [&](const std::string& id, const std::string& module,
-                                  bool disabled) {
+  const auto write_identity = [&](const std::string& id, const std::string& module, bool disabled) {
     line.clear();
     absl::StrAppend(&line, "{\"id\":\"", id, "\"");
     if (!module.empty()) absl::StrAppend(&line, ",\"moduleId\":\"", module, "\"");

@@ -1,13 +1,12 @@
 #include "service/cli/commands.h"
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -104,7 +103,8 @@ absl::StatusOr<TokenScope> ScopeFromFlags(const Flags& flags) {
     if (device && policy) return absl::InvalidArgumentError("give --device or --policy, not both");
     if (device) {
       if (resource) return absl::InvalidArgumentError("--resource goes with --policy only");
-      scope = module ? TokenScope::Module(*hub, *device, *module) : TokenScope::Device(*hub, *device);
+      scope =
+          module ? TokenScope::Module(*hub, *device, *module) : TokenScope::Device(*hub, *device);
     } else if (policy) {
       if (module) return absl::InvalidArgumentError("--module needs --device");
       scope = TokenScope::Policy(*hub, *policy, resource.value_or(""));
@@ -143,7 +143,8 @@ int RunToken(const std::vector<std::string>& args) {
                             {"json"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
-    return Fail(kCmd, kExitUsage, absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
+    return Fail(kCmd, kExitUsage,
+                absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
   }
   auto scope = ScopeFromFlags(*flags);
   if (!scope.ok()) return FailStatus(kCmd, kExitUsage, scope.status());
@@ -172,7 +173,8 @@ int RunDeriveKey(const std::vector<std::string>& args) {
   auto flags = Flags::Parse(args, {"group-key", "registration"}, {});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
-    return Fail(kCmd, kExitUsage, absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
+    return Fail(kCmd, kExitUsage,
+                absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
   }
   const auto group_key = flags->Get("group-key");
   const auto registration = flags->Get("registration");
@@ -197,7 +199,8 @@ int RunMint(const std::vector<std::string>& args) {
                             {"json"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
-    return Fail(kCmd, kExitUsage, absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
+    return Fail(kCmd, kExitUsage,
+                absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
   }
   const auto server = flags->Get("server");
   if (!server) return Fail(kCmd, kExitUsage, "missing --server ADDR");
@@ -250,12 +253,23 @@ int RunMint(const std::vector<std::string>& args) {
   v1::MintTokenResponse response;
   const grpc::Status status = stub->MintToken(&context, request, &response);
   if (!status.ok()) {
-    static constexpr const char* kCodeNames[] = {
-        "OK",        "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-        "UNIMPLEMENTED", "INTERNAL",      "UNAVAILABLE",       "DATA_LOSS",
-        "UNAUTHENTICATED"};
+    static constexpr const char* kCodeNames[] = {"OK",
+                                                 "CANCELLED",
+                                                 "UNKNOWN",
+                                                 "INVALID_ARGUMENT",
+                                                 "DEADLINE_EXCEEDED",
+                                                 "NOT_FOUND",
+                                                 "ALREADY_EXISTS",
+                                                 "PERMISSION_DENIED",
+                                                 "RESOURCE_EXHAUSTED",
+                                                 "FAILED_PRECONDITION",
+                                                 "ABORTED",
+                                                 "OUT_OF_RANGE",
+                                                 "UNIMPLEMENTED",
+                                                 "INTERNAL",
+                                                 "UNAVAILABLE",
+                                                 "DATA_LOSS",
+                                                 "UNAUTHENTICATED"};
     const int code = static_cast<int>(status.error_code());
     return Fail(kCmd, kExitFailure,
                 absl::StrCat(code >= 0 && code <= 16 ? kCodeNames[code] : "UNKNOWN", ": ",
@@ -266,8 +280,8 @@ int RunMint(const std::vector<std::string>& args) {
               << "\",\"expires_at\":" << response.expires_at()
               << ",\"renew_after\":" << response.renew_after()
               << ",\"server_time\":" << response.server_time() << ",\"key_slot\":\""
-              << (response.key_slot() == v1::KEY_SLOT_SECONDARY ? "secondary" : "primary")
-              << "\"}" << std::endl;
+              << (response.key_slot() == v1::KEY_SLOT_SECONDARY ? "secondary" : "primary") << "\"}"
+              << std::endl;
   } else {
     std::cout << response.token() << std::endl;
   }
@@ -323,11 +337,12 @@ std::string TableSummary(const IdentityTable& table) {
 int RunServe(const std::vector<std::string>& args) {
   constexpr absl::string_view kCmd = "serve";
   const sigset_t signals = BlockShutdownSignals();
-  auto flags = Flags::Parse(args, {"listen", "hub", "devices", "config", "check-config", "port-file"},
-                            {"demo"});
+  auto flags = Flags::Parse(
+      args, {"listen", "hub", "devices", "config", "check-config", "port-file"}, {"demo"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
-    return Fail(kCmd, kExitUsage, absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
+    return Fail(kCmd, kExitUsage,
+                absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
   }
   if (const auto check = flags->Get("check-config")) {
     // Everything serving would load is loaded (device files and key files included), so a
@@ -356,7 +371,8 @@ int RunServe(const std::vector<std::string>& args) {
   std::shared_ptr<const IdentityTable> table;
   if (demo) {
     if (flags->Has("hub") || flags->Has("devices") || flags->Has("config")) {
-      return Fail(kCmd, kExitUsage, "--demo serves its own hub: drop --config, --hub and --devices");
+      return Fail(kCmd, kExitUsage,
+                  "--demo serves its own hub: drop --config, --hub and --devices");
     }
     if (const auto listen = flags->Get("listen")) config.server.listen_address = *listen;
     // The demo's keys are throwaway but real: never expose them beyond this machine.
@@ -403,7 +419,9 @@ int RunServe(const std::vector<std::string>& args) {
        {"hubs", demo ? std::string(kDemoHub) : absl::StrJoin(hubs, ",")},
        {"keys", summary},
        {"signer", (*server)->signer()},
-       {"mode", demo ? "demo" : config.source.empty() ? "flags" : "config"}});
+       {"mode", demo                    ? "demo"
+                : config.source.empty() ? "flags"
+                                        : "config"}});
   if (demo) {
     Log(LogLevel::kInfo, "demo identities (random keys, this process only)",
         {{"hub", kDemoHub}, {"identities", absl::StrJoin(DemoIdentities(), ",")}});
@@ -437,7 +455,7 @@ int RunServe(const std::vector<std::string>& args) {
        {"grace_seconds", absl::StrCat(config.server.shutdown_grace_seconds)}});
   reloader.reset();
   (*server)->Shutdown(absl::Milliseconds(config.server.shutdown_drain_ms),
-                     absl::Seconds(config.server.shutdown_grace_seconds));
+                      absl::Seconds(config.server.shutdown_grace_seconds));
   Log(LogLevel::kInfo, "stopped");
   return kExitOk;
 }
@@ -457,7 +475,8 @@ int Main(int argc, char** argv) {
     std::cout << kUsage;
     return kExitOk;
   }
-  std::cerr << "sasmint: unknown command '" << command << "' (commands: serve, token, derive-key, "
+  std::cerr << "sasmint: unknown command '" << command
+            << "' (commands: serve, token, derive-key, "
                "mint; 'sasmint help' for flags)\n";
   return kExitUsage;
 }

@@ -139,9 +139,9 @@ class KeyChunk {
     uint8_t* slot = key_bytes_[index];
     // Longer text is refused by the length check below anyway; decoding it needs more room.
     if (b64.size() > 4 * (kMaxKeyBytes / 3 + 1)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " is ", b64.size(), " characters of base64; IoT Hub keys are ", kMinKeyBytes,
-          " to ", kMaxKeyBytes, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat(what, " is ", b64.size(),
+                                                     " characters of base64; IoT Hub keys are ",
+                                                     kMinKeyBytes, " to ", kMaxKeyBytes, " bytes"));
     }
     auto n = Base64DecodeTo(View(b64), what, absl::MakeSpan(slot, kSlotBytes));
     if (!n.ok()) return n.status();

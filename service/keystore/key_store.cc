@@ -89,10 +89,10 @@ absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_
   uint32_t id = 0;
   if (!identities_->Insert(record, device_id, module_id, &id)) {
     const IdentityRef earlier = Find(hub, device_id, module_id);
-    return absl::AlreadyExistsError(absl::StrCat(
-        "duplicate identity ", hub, "/devices/", device_id,
-        module_id.empty() ? "" : absl::StrCat("/modules/", module_id), " (first defined at ",
-        earlier.source(), ")"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("duplicate identity ", hub, "/devices/", device_id,
+                     module_id.empty() ? "" : absl::StrCat("/modules/", module_id),
+                     " (first defined at ", earlier.source(), ")"));
   }
   if (extra) {
     extras_[id] = Extra{keys.auth_type, keys.primary_thumbprint, keys.secondary_thumbprint};
@@ -112,8 +112,7 @@ IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_
                                 absl::string_view module_id, uint64_t hash) const {
   const int hub_index = HubIndex(hub);
   if (hub_index < 0) return IdentityRef();
-  const int64_t id =
-      identities_->Find(hash, static_cast<uint8_t>(hub_index), device_id, module_id);
+  const int64_t id = identities_->Find(hash, static_cast<uint8_t>(hub_index), device_id, module_id);
   return id < 0 ? IdentityRef() : IdentityRef(this, static_cast<uint32_t>(id));
 }
 
@@ -204,9 +203,8 @@ absl::Status IdentityTable::AddDpsGroup(absl::string_view id_scope, DpsGroupEntr
   std::vector<DpsGroupEntry>& groups = dps_[id_scope];
   for (const DpsGroupEntry& g : groups) {
     if (g.name == group.name) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("enrollment group ", group.name, " of ID scope ", id_scope,
-                       " is defined twice"));
+      return absl::AlreadyExistsError(absl::StrCat("enrollment group ", group.name, " of ID scope ",
+                                                   id_scope, " is defined twice"));
     }
   }
   groups.push_back(std::move(group));
@@ -218,8 +216,7 @@ const HubSettings* IdentityTable::Settings(absl::string_view hub) const {
   return it == hubs_.end() ? nullptr : &it->second.settings;
 }
 
-const PolicyEntry* IdentityTable::FindPolicy(absl::string_view hub,
-                                             absl::string_view name) const {
+const PolicyEntry* IdentityTable::FindPolicy(absl::string_view hub, absl::string_view name) const {
   auto it = hubs_.find(hub);
   if (it == hubs_.end()) return nullptr;
   auto p = it->second.policies.find(name);

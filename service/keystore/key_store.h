@@ -3,11 +3,11 @@
 // An IdentityTable maps identities (hub, device, module) to their keys and status, and holds the
 // hubs served (with their settings), their shared access policies and the DPS enrollment groups.
 // Identities are stored compactly (about 200 bytes each with both keys; see
-// internal/identity_index.h). The KeyStore publishes one table at a time as a shared snapshot: readers take a
-// std::shared_ptr<const IdentityTable> and use it without further locking while a writer swaps
-// in a new table, so a reload never blocks or fails a reader. Key bytes are never stored: each
-// key is kept as an HmacKey (midstates, wiped on destruction); fingerprints are derived from it.
-// IdentityTable is immutable once built (thread-safe); KeyStore is thread-safe.
+// internal/identity_index.h). The KeyStore publishes one table at a time as a shared snapshot:
+// readers take a std::shared_ptr<const IdentityTable> and use it without further locking while a
+// writer swaps in a new table, so a reload never blocks or fails a reader. Key bytes are never
+// stored: each key is kept as an HmacKey (midstates, wiped on destruction); fingerprints are
+// derived from it. IdentityTable is immutable once built (thread-safe); KeyStore is thread-safe.
 #ifndef SASMINT_SERVICE_KEYSTORE_KEY_STORE_H_
 #define SASMINT_SERVICE_KEYSTORE_KEY_STORE_H_
 
@@ -55,10 +55,10 @@ struct IdentityKeys {
   IdentityStatus status = IdentityStatus::kEnabled;
   std::optional<HmacKey> primary;
   std::optional<HmacKey> secondary;
-  std::string auth_type = "sas";       // "sas", "selfSigned", "certificateAuthority", "none"
-  std::string primary_thumbprint;      // X.509 thumbprints as exported (kept for diagnosis)
+  std::string auth_type = "sas";   // "sas", "selfSigned", "certificateAuthority", "none"
+  std::string primary_thumbprint;  // X.509 thumbprints as exported (kept for diagnosis)
   std::string secondary_thumbprint;
-  uint16_t source_file = 0;            // IdentityTable::AddSourceFile
+  uint16_t source_file = 0;  // IdentityTable::AddSourceFile
   uint32_t source_line = 0;
   uint32_t version = 1;
 };
@@ -148,8 +148,8 @@ class IdentityTable {
   uint16_t AddSourceFile(absl::string_view name);
   // Add inserts the identity; ALREADY_EXISTS (with the earlier source) if it is present,
   // RESOURCE_EXHAUSTED beyond 255 hubs.
-  absl::Status Add(absl::string_view hub, absl::string_view device_id,
-                   absl::string_view module_id, const IdentityKeys& keys);
+  absl::Status Add(absl::string_view hub, absl::string_view device_id, absl::string_view module_id,
+                   const IdentityKeys& keys);
   // ReserveIdentities prepares room for about `n` more identities (a hint).
   void ReserveIdentities(size_t n);
   // Compact releases the spare capacity left by loading; call it once the table is built.
@@ -159,8 +159,8 @@ class IdentityTable {
   IdentityRef Find(absl::string_view hub, absl::string_view device_id,
                    absl::string_view module_id) const;
   // Find with `hash` = IdentityHash(hub, device_id, module_id), computed once by the caller.
-  IdentityRef Find(absl::string_view hub, absl::string_view device_id,
-                   absl::string_view module_id, uint64_t hash) const;
+  IdentityRef Find(absl::string_view hub, absl::string_view device_id, absl::string_view module_id,
+                   uint64_t hash) const;
   // IdentityHash returns the lookup hash of an identity (also its renew-after seed).
   static uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
                                absl::string_view module_id);

@@ -5,10 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <thread>
-
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -18,8 +17,8 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
-#include "sasmint/v1/sasmint.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "sasmint/v1/sasmint.grpc.pb.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/vector_file.h"
@@ -73,13 +72,19 @@ TEST(CliTokenTest, EveryPublishedTokenVectorByteForByte) {
                    block.GetOr("Registration", "")});
       EXPECT_EQ(r.out, block.GetOr("DerivedKey", "") + "\n");
     } else {
-      std::vector<std::string> args = {"token", "--hub", block.GetOr("Hub", ""), "--key",
-                                       block.GetOr("Key", ""), "--expiry", block.GetOr("Expiry", "")};
+      std::vector<std::string> args = {"token",
+                                       "--hub",
+                                       block.GetOr("Hub", ""),
+                                       "--key",
+                                       block.GetOr("Key", ""),
+                                       "--expiry",
+                                       block.GetOr("Expiry", "")};
       if (kind == "device") {
         args.insert(args.end(), {"--device", block.GetOr("Device", "")});
       } else {
         args.insert(args.end(), {"--policy", block.GetOr("Policy", "")});
-        if (block.Has("Resource")) args.insert(args.end(), {"--resource", block.GetOr("Resource", "")});
+        if (block.Has("Resource"))
+          args.insert(args.end(), {"--resource", block.GetOr("Resource", "")});
       }
       r = Sasmint(args);
       EXPECT_EQ(r.out, block.GetOr("Token", "") + "\n");
@@ -92,8 +97,8 @@ TEST(CliTokenTest, EveryPublishedTokenVectorByteForByte) {
 }
 
 TEST(CliTokenTest, FlagEqualsValueFormsAndIdsStartingWithDash) {
-  const ProcessResult spaced = Sasmint({"token", "--hub", kHub, "--device", "-dev", "--key", kKey,
-                                        "--expiry", "1471940363"});
+  const ProcessResult spaced = Sasmint(
+      {"token", "--hub", kHub, "--device", "-dev", "--key", kKey, "--expiry", "1471940363"});
   const ProcessResult equals = Sasmint({"token", "--hub=" + std::string(kHub), "--device=-dev",
                                         std::string("--key=") + kKey, "--expiry=1471940363"});
   ASSERT_EQ(spaced.exit_code, 0) << spaced.err;
@@ -106,7 +111,8 @@ TEST(CliTokenTest, FlagEqualsValueFormsAndIdsStartingWithDash) {
   const ProcessResult dps = Sasmint({"token", "--id-scope", "0ne00000001", "--registration",
                                      "reg-1", "--key", kKey, "--expiry", "1471940363"});
   EXPECT_EQ(dps.exit_code, 0) << dps.err;
-  EXPECT_THAT(dps.out, StartsWith("SharedAccessSignature sr=0ne00000001%2Fregistrations%2Freg-1&sig="));
+  EXPECT_THAT(dps.out,
+              StartsWith("SharedAccessSignature sr=0ne00000001%2Fregistrations%2Freg-1&sig="));
   EXPECT_THAT(dps.out, HasSubstr("&se=1471940363&skn=registration\n"));
 }
 
@@ -181,10 +187,11 @@ TEST(CliTokenTest, UnknownCommandAndHelp) {
 }
 
 std::string ExportLine(absl::string_view id, absl::string_view module = "") {
-  return absl::StrCat(R"({"id":")", id, R"(",)",
-                      module.empty() ? "" : absl::StrCat(R"("moduleId":")", module, R"(",)"),
-                      R"("status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":")",
-                      kKey, R"(","secondaryKey":")", kKey, R"("}}})", "\n");
+  return absl::StrCat(
+      R"({"id":")", id, R"(",)",
+      module.empty() ? "" : absl::StrCat(R"("moduleId":")", module, R"(",)"),
+      R"("status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":")", kKey,
+      R"(","secondaryKey":")", kKey, R"("}}})", "\n");
 }
 
 class ServeTest : public ::testing::Test {
@@ -219,14 +226,15 @@ TEST_F(ServeTest, MintOverGrpcEqualsOfflineTokenAndStopsCleanlyOnSigterm) {
        {std::vector<std::string>{"--device", "dev1"},
         std::vector<std::string>{"--device", "dev1", "--module", "m1"},
         std::vector<std::string>{"--device=-dash"}}) {
-    std::vector<std::string> args = {"mint", "--server", server, "--hub", kHub, "--ttl", "900",
-                                     "--json"};
+    std::vector<std::string> args = {"mint", "--server", server, "--hub",
+                                     kHub,   "--ttl",    "900",  "--json"};
     args.insert(args.end(), who.begin(), who.end());
     const ProcessResult minted = Sasmint(args);
     ASSERT_EQ(minted.exit_code, 0) << minted.err;
     const size_t at = minted.out.find("\"expires_at\":");
     ASSERT_NE(at, std::string::npos);
-    const std::string expiry = absl::StrCat(std::strtoll(minted.out.c_str() + at + 13, nullptr, 10));
+    const std::string expiry =
+        absl::StrCat(std::strtoll(minted.out.c_str() + at + 13, nullptr, 10));
     std::vector<std::string> offline = {"token", "--hub", kHub, "--key", kKey, "--expiry", expiry};
     offline.insert(offline.end(), who.begin(), who.end());
     const ProcessResult expected = Sasmint(offline);
@@ -235,12 +243,14 @@ TEST_F(ServeTest, MintOverGrpcEqualsOfflineTokenAndStopsCleanlyOnSigterm) {
     EXPECT_THAT(minted.out, HasSubstr(absl::StrCat("{\"token\":\"", token, "\"")));
   }
   // Plain output is the token alone on one line.
-  const ProcessResult plain = Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "dev1"});
+  const ProcessResult plain =
+      Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "dev1"});
   EXPECT_EQ(plain.exit_code, 0);
   EXPECT_THAT(plain.out, StartsWith("SharedAccessSignature sr="));
   EXPECT_EQ(std::count(plain.out.begin(), plain.out.end(), '\n'), 1);
 
-  const ProcessResult unknown = Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "ghost"});
+  const ProcessResult unknown =
+      Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "ghost"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
 
@@ -264,9 +274,12 @@ TEST_F(ServeTest, DemoServesItsDevicesOnLoopbackAndStopsOnSigint) {
   const ProcessResult r = Sasmint({"mint", "--server", "127.0.0.1:" + port, "--hub",
                                    "sasmint-demo.azure-devices.net", "--device", "demo-device-1"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, StartsWith("SharedAccessSignature sr=sasmint-demo.azure-devices.net%2Fdevices%2Fdemo-device-1&sig="));
-  const ProcessResult disabled = Sasmint({"mint", "--server", "127.0.0.1:" + port, "--hub",
-                                          "sasmint-demo.azure-devices.net", "--device", "demo-disabled"});
+  EXPECT_THAT(r.out,
+              StartsWith("SharedAccessSignature "
+                         "sr=sasmint-demo.azure-devices.net%2Fdevices%2Fdemo-device-1&sig="));
+  const ProcessResult disabled =
+      Sasmint({"mint", "--server", "127.0.0.1:" + port, "--hub", "sasmint-demo.azure-devices.net",
+               "--device", "demo-disabled"});
   EXPECT_EQ(disabled.exit_code, 1);
   EXPECT_THAT(disabled.err, HasSubstr("FAILED_PRECONDITION"));
   server_->Signal(SIGINT);
@@ -289,20 +302,21 @@ TEST_F(ServeTest, ConfigFileServesPoliciesAndDpsAndCheckConfigValidatesIt) {
                                           kGroupKey, R"("}]}]})"));
   const ProcessResult check = Sasmint({"serve", "--check-config", config});
   EXPECT_EQ(check.exit_code, 0) << check.err;
-  EXPECT_THAT(check.out, HasSubstr("OK: 1 hubs, 1 identities, 1 policies, 1 DPS enrollment groups"));
+  EXPECT_THAT(check.out,
+              HasSubstr("OK: 1 hubs, 1 identities, 1 policies, 1 DPS enrollment groups"));
 
   const std::string port = StartServer({"--config", config});
   const std::string server = "127.0.0.1:" + port;
-  const ProcessResult policy = Sasmint({"mint", "--server", server, "--hub", kHub, "--policy",
-                                        "iothubowner", "--json"});
+  const ProcessResult policy =
+      Sasmint({"mint", "--server", server, "--hub", kHub, "--policy", "iothubowner", "--json"});
   ASSERT_EQ(policy.exit_code, 0) << policy.err;
   const size_t at = policy.out.find("\"expires_at\":");
   ASSERT_NE(at, std::string::npos);
   const std::string expiry = absl::StrCat(std::strtoll(policy.out.c_str() + at + 13, nullptr, 10));
   const ProcessResult offline = Sasmint(
       {"token", "--hub", kHub, "--policy", "iothubowner", "--key", kKey, "--expiry", expiry});
-  EXPECT_THAT(policy.out, HasSubstr(absl::StrCat("{\"token\":\"",
-                                                 absl::StripSuffix(offline.out, "\n"), "\"")));
+  EXPECT_THAT(policy.out,
+              HasSubstr(absl::StrCat("{\"token\":\"", absl::StripSuffix(offline.out, "\n"), "\"")));
 
   const ProcessResult dps = Sasmint({"mint", "--server", server, "--id-scope", "0ne00000001",
                                      "--registration", "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6"});
@@ -384,15 +398,16 @@ TEST_F(ServeTest, SigtermUnderLoadLosesNoAcceptedRequest) {
 
 // ExportLineWithKey is ExportLine with a chosen primary key.
 std::string ExportLineWithKey(absl::string_view id, absl::string_view key) {
-  return absl::StrCat(R"({"id":")", id,
-                      R"(","status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":")",
-                      key, R"("}}})", "\n");
+  return absl::StrCat(
+      R"({"id":")", id,
+      R"(","status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":")", key,
+      R"("}}})", "\n");
 }
 
 // MintJson mints for `device` and returns {token, expires_at}, or {"", 0} on failure.
 std::pair<std::string, std::string> MintJson(const std::string& server, absl::string_view device) {
-  const ProcessResult r = Sasmint({"mint", "--server", server, "--hub", kHub, "--device",
-                                   std::string(device), "--json"});
+  const ProcessResult r = Sasmint(
+      {"mint", "--server", server, "--hub", kHub, "--device", std::string(device), "--json"});
   if (r.exit_code != 0) return {"", r.err};
   const size_t t = r.out.find("\"token\":\"") + 9;
   const size_t t_end = r.out.find('"', t);
@@ -402,8 +417,8 @@ std::pair<std::string, std::string> MintJson(const std::string& server, absl::st
 
 std::string OfflineToken(absl::string_view device, absl::string_view key,
                          const std::string& expiry) {
-  const ProcessResult r = Sasmint({"token", "--hub", kHub, "--device", std::string(device),
-                                   "--key", std::string(key), "--expiry", expiry});
+  const ProcessResult r = Sasmint({"token", "--hub", kHub, "--device", std::string(device), "--key",
+                                   std::string(key), "--expiry", expiry});
   return std::string(absl::StripSuffix(r.out, "\n"));
 }
 
@@ -478,8 +493,7 @@ TEST_F(ServeTest, HotReloadOnAtomicReplaceAndKubernetesSecretSwap) {
     if (!third) absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_TRUE(third);
-  EXPECT_THAT(server_->ReadStderr(),
-              HasSubstr(R"("added":"1","changed":"1","removed":"1")"));
+  EXPECT_THAT(server_->ReadStderr(), HasSubstr(R"("added":"1","changed":"1","removed":"1")"));
   EXPECT_THAT(server_->ReadStderr(), Not(HasSubstr(kNewKey)));
 }
 
@@ -487,7 +501,8 @@ TEST(ServeErrorsTest, MalformedExportFailsWithLineNumberAndNeverCrashes) {
   const std::string dir = testing::MakeTempDir();
   const std::string devices = dir + "/devices.json";
   testing::WriteFile(devices, ExportLine("a") + ExportLine("b") + "{\"id\": \"c\", \n");
-  const ProcessResult r = Sasmint({"serve", "--listen", "127.0.0.1:0", "--hub", kHub, "--devices", devices});
+  const ProcessResult r =
+      Sasmint({"serve", "--listen", "127.0.0.1:0", "--hub", kHub, "--devices", devices});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr(devices + ":3: malformed JSON"));
   EXPECT_THAT(r.err, Not(HasSubstr(kKey)));

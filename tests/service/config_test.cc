@@ -41,16 +41,23 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, FullConfigWithKeyFilesRelativePathsAndLimits) {
-  testing::WriteFile(dir_ + "/devices.json",
-                     absl::StrCat(R"({"id":"iot-device-for-test","authentication":{"symmetricKey":{"primaryKey":")",
-                                  kKey, R"("}}})", "\n"));
+  testing::WriteFile(
+      dir_ + "/devices.json",
+      absl::StrCat(
+          R"({"id":"iot-device-for-test","authentication":{"symmetricKey":{"primaryKey":")", kKey,
+          R"("}}})", "\n"));
   testing::WriteFile(dir_ + "/owner.key", absl::StrCat("  ", kKey, "\n"));
-  ASSERT_OK_AND_ASSIGN(ServiceConfig config, Parse(absl::StrCat(R"({
+  ASSERT_OK_AND_ASSIGN(
+      ServiceConfig config,
+      Parse(absl::StrCat(R"({
     "listen": "127.0.0.1:0",
-    "hubs": [{"host": ")", kHub, R"(", "device_files": ["devices.json"], "active_slot": "secondary",
+    "hubs": [{"host": ")",
+                         kHub, R"(", "device_files": ["devices.json"], "active_slot": "secondary",
               "policies": [{"name": "iothubowner", "rights": ["RegistryWrite", "ServiceConnect", "DeviceConnect"],
-                            "primary_key_file": "owner.key", "secondary_key": ")", kKey, R"("}]}],
-    "dps": [{"id_scope": "0ne00000001", "groups": [{"name": "all", "primary_key": ")", kGroupKey, R"("}]}],
+                            "primary_key_file": "owner.key", "secondary_key": ")",
+                         kKey, R"("}]}],
+    "dps": [{"id_scope": "0ne00000001", "groups": [{"name": "all", "primary_key": ")",
+                         kGroupKey, R"("}]}],
     "limits": {"default_ttl_seconds": 600, "max_batch_size": 500, "renew_window_start": 0.5,
                "renew_window_end": 0.6, "max_connection_age_seconds": 0, "shutdown_grace_seconds": 3}
   })")));
@@ -78,19 +85,26 @@ TEST_F(ConfigTest, FullConfigWithKeyFilesRelativePathsAndLimits) {
   MintRequest policy{TokenScope::Policy(kHub, "iothubowner"), 3600, KeySlot::kActive};
   ASSERT_OK_AND_ASSIGN(MintedToken t, minter.Mint(*table, policy, kNow));
   EXPECT_EQ(t.token,
-            "SharedAccessSignature sr=iot-hub-for-test.azure-devices.net&sig=770sPjjYxRYpNz8%2FhEN7XR5XU5KDGYGTinSP8YyeTXw%3D&se=1471940363&skn=iothubowner");
+            "SharedAccessSignature "
+            "sr=iot-hub-for-test.azure-devices.net&sig=770sPjjYxRYpNz8%"
+            "2FhEN7XR5XU5KDGYGTinSP8YyeTXw%3D&se=1471940363&skn=iothubowner");
   EXPECT_EQ(t.key_slot, KeySlot::kSecondary);
-  MintRequest module_path{
-      TokenScope::Policy(kHub, "iothubowner", "devices/iot-device-for-test/modules/module-for-test"),
-      3600, KeySlot::kPrimary};
+  MintRequest module_path{TokenScope::Policy(kHub, "iothubowner",
+                                             "devices/iot-device-for-test/modules/module-for-test"),
+                          3600, KeySlot::kPrimary};
   ASSERT_OK_AND_ASSIGN(MintedToken m, minter.Mint(*table, module_path, kNow));
   EXPECT_EQ(m.token,
-            "SharedAccessSignature sr=iot-hub-for-test.azure-devices.net%2Fdevices%2Fiot-device-for-test%2Fmodules%2Fmodule-for-test&sig=JwAxBBBPYA0E%2FTHdnrXzUfBfuZ7deH6pppCniJ23Uu0%3D&se=1471940363&skn=iothubowner");
+            "SharedAccessSignature "
+            "sr=iot-hub-for-test.azure-devices.net%2Fdevices%2Fiot-device-for-test%2Fmodules%"
+            "2Fmodule-for-test&sig=JwAxBBBPYA0E%2FTHdnrXzUfBfuZ7deH6pppCniJ23Uu0%3D&se=1471940363&"
+            "skn=iothubowner");
   // Device tokens use the identity's own key (no device_policy configured).
   MintRequest device{TokenScope::Device(kHub, "iot-device-for-test"), 3600, KeySlot::kPrimary};
   ASSERT_OK_AND_ASSIGN(MintedToken d, minter.Mint(*table, device, kNow));
   EXPECT_EQ(d.token,
-            "SharedAccessSignature sr=iot-hub-for-test.azure-devices.net%2Fdevices%2Fiot-device-for-test&sig=SIumZ1ACqqPJZ2okHDlW9MSYKykEpqsQY3z6FMOICd4%3D&se=1471940363");
+            "SharedAccessSignature "
+            "sr=iot-hub-for-test.azure-devices.net%2Fdevices%2Fiot-device-for-test&sig="
+            "SIumZ1ACqqPJZ2okHDlW9MSYKykEpqsQY3z6FMOICd4%3D&se=1471940363");
 
   // DPS: the token is signed with the published derived key.
   MintRequest dps{TokenScope::Registration("0ne00000001", kRegistration), 3600, KeySlot::kActive};
@@ -112,12 +126,17 @@ TEST_F(ConfigTest, FullConfigWithKeyFilesRelativePathsAndLimits) {
 }
 
 TEST_F(ConfigTest, DevicePolicySignsEveryDeviceOfItsHub) {
-  testing::WriteFile(dir_ + "/devices.json",
-                     absl::StrCat(R"({"id":"off","status":"disabled","authentication":{"symmetricKey":{"primaryKey":")",
-                                  kKey, R"("}}})", "\n"));
-  ASSERT_OK_AND_ASSIGN(ServiceConfig config, Parse(absl::StrCat(R"({"hubs": [{"host": ")", kHub,
-      R"(", "device_files": ["devices.json"], "device_policy": "device",
-      "policies": [{"name": "device", "rights": ["DeviceConnect"], "primary_key": ")", kKey, R"("}]}]})")));
+  testing::WriteFile(
+      dir_ + "/devices.json",
+      absl::StrCat(
+          R"({"id":"off","status":"disabled","authentication":{"symmetricKey":{"primaryKey":")",
+          kKey, R"("}}})", "\n"));
+  ASSERT_OK_AND_ASSIGN(
+      ServiceConfig config,
+      Parse(absl::StrCat(R"({"hubs": [{"host": ")", kHub,
+                         R"(", "device_files": ["devices.json"], "device_policy": "device",
+      "policies": [{"name": "device", "rights": ["DeviceConnect"], "primary_key": ")",
+                         kKey, R"("}]}]})")));
   ASSERT_OK_AND_ASSIGN(auto table, BuildIdentityTable(config));
   const Minter minter{config.server.mint, *BatchSigner::Best()};
   ASSERT_OK_AND_ASSIGN(
@@ -149,8 +168,9 @@ TEST_F(ConfigTest, ErrorsNameThePathAndNeverTheKey) {
       {R"({"hubs": [{"host": "bad host"}]})", "hubs[0].host: hub host name"},
       {R"({"hubs": [{"host": "h.net", "policies": [{"name": "p", "rights": ["Connect"], "primary_key": "AAAAAAAAAAAAAAAAAAAAAA=="}]}]})",
        "hubs[0].policies[0].rights[0]: unknown right \"Connect\""},
-      {absl::StrCat(R"({"hubs": [{"host": "h.net", "policies": [{"name": "p", "rights": ["DeviceConnect"], "primary_key": ")",
-                    bad_key, R"("}]}]})"),
+      {absl::StrCat(
+           R"({"hubs": [{"host": "h.net", "policies": [{"name": "p", "rights": ["DeviceConnect"], "primary_key": ")",
+           bad_key, R"("}]}]})"),
        "hubs[0].policies[0].primary_key: key is not valid base64: invalid character at offset 42"},
       {R"({"hubs": [{"host": "h.net", "policies": [{"name": "p", "rights": ["DeviceConnect"], "primary_key": "c2hvcnQ="}]}]})",
        "decodes to 5 bytes"},

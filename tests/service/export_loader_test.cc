@@ -25,11 +25,12 @@ constexpr char kKeyB[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
 
 std::string Line(absl::string_view id, absl::string_view primary = kKeyA,
                  absl::string_view status = "enabled", absl::string_view extra = "") {
-  return absl::StrCat(R"({"id":")", id, R"(","status":")", status, R"(",)", extra,
-                      R"("authentication":{"type":"sas","symmetricKey":{"primaryKey":")", primary,
-                      R"(","secondaryKey":")", kKeyB,
-                      R"("},"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null}},)",
-                      R"("etag":"AAAA","cloudToDeviceMessageCount":0})");
+  return absl::StrCat(
+      R"({"id":")", id, R"(","status":")", status, R"(",)", extra,
+      R"("authentication":{"type":"sas","symmetricKey":{"primaryKey":")", primary,
+      R"(","secondaryKey":")", kKeyB,
+      R"("},"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null}},)",
+      R"("etag":"AAAA","cloudToDeviceMessageCount":0})");
 }
 
 TEST(ExportLoaderTest, LoadsDevicesModulesStatusAndThumbprints) {
@@ -113,10 +114,12 @@ struct BadCase {
 
 TEST(ExportLoaderTest, RejectsMalformedInputWithFileAndLine) {
   const std::vector<BadCase> cases = {
-      {"truncated json", Line("a") + "\n" + R"({"id":"b","status":)", absl::StatusCode::kInvalidArgument,
-       "devices.json:2: malformed JSON"},
-      {"not an object", "[1,2]", absl::StatusCode::kInvalidArgument, "devices.json:1: line is not a JSON object"},
-      {"missing id", R"({"status":"enabled"})", absl::StatusCode::kInvalidArgument, "devices.json:1: missing id"},
+      {"truncated json", Line("a") + "\n" + R"({"id":"b","status":)",
+       absl::StatusCode::kInvalidArgument, "devices.json:2: malformed JSON"},
+      {"not an object", "[1,2]", absl::StatusCode::kInvalidArgument,
+       "devices.json:1: line is not a JSON object"},
+      {"missing id", R"({"status":"enabled"})", absl::StatusCode::kInvalidArgument,
+       "devices.json:1: missing id"},
       {"id not string", R"({"id":5})", absl::StatusCode::kInvalidArgument, "id must be a string"},
       {"bad status", Line("a", kKeyA, "sleeping"), absl::StatusCode::kInvalidArgument,
        "status must be"},
@@ -129,7 +132,8 @@ TEST(ExportLoaderTest, RejectsMalformedInputWithFileAndLine) {
       {"id too long", Line(std::string(129, 'x')), absl::StatusCode::kInvalidArgument,
        "129 characters"},
       {"slash in id", Line("a/b"), absl::StatusCode::kInvalidArgument, "'/' at offset 1"},
-      {"sas without keys", R"({"id":"a","authentication":{"type":"sas","symmetricKey":{"primaryKey":null}}})",
+      {"sas without keys",
+       R"({"id":"a","authentication":{"type":"sas","symmetricKey":{"primaryKey":null}}})",
        absl::StatusCode::kInvalidArgument, "neither primaryKey nor secondaryKey"},
       {"duplicate", Line("a") + "\n" + Line("b") + "\n" + Line("a"),
        absl::StatusCode::kAlreadyExists, "devices.json:3: duplicate identity"},
@@ -147,9 +151,9 @@ TEST(ExportLoaderTest, ErrorsNeverContainKeyText) {
   const std::string bad_key = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6r!=";
   IdentityTable table;
   const absl::Status s = LoadExportText(Line("a", bad_key), "f", kHub, &table);
-  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
-                          AllOf(HasSubstr("offset 42"), Not(HasSubstr("MVZ")),
-                                Not(HasSubstr(kKeyB)))));
+  EXPECT_THAT(
+      s, StatusIs(absl::StatusCode::kInvalidArgument,
+                  AllOf(HasSubstr("offset 42"), Not(HasSubstr("MVZ")), Not(HasSubstr(kKeyB)))));
 }
 
 TEST(ExportLoaderTest, ReadsRealFilesAndReportsMissingOnes) {
@@ -190,8 +194,8 @@ TEST(IdentityTableTest, ManyIdentitiesAcrossHubsAreFoundAndCompact) {
                                      absl::StrCat("device-", i), i % 3 == 0 ? "mod" : "");
     ASSERT_TRUE(r) << i;
     EXPECT_EQ(r.source(), absl::StrCat("?:", i + 1));
-    EXPECT_FALSE(table.Find(i % 2 ? "other.azure-devices.net" : kHub,
-                            absl::StrCat("device-", i), i % 3 == 0 ? "mod" : ""));
+    EXPECT_FALSE(table.Find(i % 2 ? "other.azure-devices.net" : kHub, absl::StrCat("device-", i),
+                            i % 3 == 0 ? "mod" : ""));
   }
   EXPECT_THAT(table.Add(kHub, "device-1", "", keys),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("first defined at ?:2")));

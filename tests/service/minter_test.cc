@@ -58,13 +58,14 @@ TEST_F(MinterTest, DeviceTokenMatchesSignerByteForByte) {
 TEST_F(MinterTest, SecondarySlotAndModules) {
   MintRequest request{TokenScope::Device(kHub, "dev1"), 600, KeySlot::kSecondary};
   ASSERT_OK_AND_ASSIGN(MintedToken t, minter_.Mint(table_, request, kNow));
-  EXPECT_EQ(t.token, Expected(TokenScope::Device(kHub, "dev1"), kSecondary, absl::ToUnixSeconds(kNow) + 600));
+  EXPECT_EQ(t.token, Expected(TokenScope::Device(kHub, "dev1"), kSecondary,
+                              absl::ToUnixSeconds(kNow) + 600));
   EXPECT_EQ(t.key_slot, KeySlot::kSecondary);
 
   MintRequest module{TokenScope::Module(kHub, "dev1", "mod"), 600, KeySlot::kPrimary};
   ASSERT_OK_AND_ASSIGN(MintedToken m, minter_.Mint(table_, module, kNow));
-  EXPECT_EQ(m.token,
-            Expected(TokenScope::Module(kHub, "dev1", "mod"), kSecondary, absl::ToUnixSeconds(kNow) + 600));
+  EXPECT_EQ(m.token, Expected(TokenScope::Module(kHub, "dev1", "mod"), kSecondary,
+                              absl::ToUnixSeconds(kNow) + 600));
   module.key_slot = KeySlot::kSecondary;
   EXPECT_THAT(minter_.Mint(table_, module, kNow),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no secondary key")));
@@ -126,10 +127,12 @@ TEST(MintOptionsTest, Validation) {
   EXPECT_THAT(ValidateMintOptions(MintOptions{}), IsOk());
   MintOptions bad;
   bad.renew_window_start = 0.9;
-  EXPECT_THAT(ValidateMintOptions(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("renew")));
+  EXPECT_THAT(ValidateMintOptions(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("renew")));
   bad = MintOptions{};
   bad.max_ttl_seconds = 100;
-  EXPECT_THAT(ValidateMintOptions(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("TTL")));
+  EXPECT_THAT(ValidateMintOptions(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("TTL")));
 }
 
 }  // namespace

@@ -45,13 +45,17 @@ class TokenServiceTest : public ::testing::Test {
   void LoadKeys() {
     std::string text;
     for (int i = 0; i < 10; ++i) {
-      absl::StrAppend(&text, R"({"id":"dev)", i, R"(","status":"enabled","authentication":{"symmetricKey":{"primaryKey":")",
+      absl::StrAppend(&text, R"({"id":"dev)", i,
+                      R"(","status":"enabled","authentication":{"symmetricKey":{"primaryKey":")",
                       kKey, R"("}}})", "\n");
     }
-    absl::StrAppend(&text, R"({"id":"dev0","moduleId":"mod","authentication":{"symmetricKey":{"primaryKey":")",
-                    kKey, R"("}}})", "\n");
-    absl::StrAppend(&text, R"({"id":"off","status":"disabled","authentication":{"symmetricKey":{"primaryKey":")",
-                    kKey, R"("}}})", "\n");
+    absl::StrAppend(
+        &text, R"({"id":"dev0","moduleId":"mod","authentication":{"symmetricKey":{"primaryKey":")",
+        kKey, R"("}}})", "\n");
+    absl::StrAppend(
+        &text,
+        R"({"id":"off","status":"disabled","authentication":{"symmetricKey":{"primaryKey":")", kKey,
+        R"("}}})", "\n");
     auto table = std::make_shared<IdentityTable>();
     ASSERT_THAT(LoadExportText(text, "test", kHub, table.get()), IsOk());
     store_.Publish(std::move(table));
@@ -65,7 +69,8 @@ class TokenServiceTest : public ::testing::Test {
     return token.value_or("");
   }
 
-  static v1::MintTokenRequest DeviceRequest(absl::string_view device, absl::string_view module = "") {
+  static v1::MintTokenRequest DeviceRequest(absl::string_view device,
+                                            absl::string_view module = "") {
     v1::MintTokenRequest r;
     r.mutable_identity()->set_hub(kHub);
     r.mutable_identity()->set_device_id(std::string(device));

@@ -42,12 +42,12 @@ struct Record {
   uint8_t device_len = 0;
   uint8_t module_len = 0;
   uint8_t flags = 0;
-  uint8_t hub = 0;           // index into the table's hub list
+  uint8_t hub = 0;  // index into the table's hub list
   uint32_t version = 0;
   uint16_t source_file = 0;  // index into the table's source file list
   uint16_t reserved = 0;
   uint32_t source_line = 0;
-  HmacKey keys[2];           // primary, secondary (only meaningful when its flag is set)
+  HmacKey keys[2];  // primary, secondary (only meaningful when its flag is set)
 };
 
 class IdentityIndex {

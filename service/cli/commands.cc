@@ -253,27 +253,11 @@ int RunMint(const std::vector<std::string>& args) {
   v1::MintTokenResponse response;
   const grpc::Status status = stub->MintToken(&context, request, &response);
   if (!status.ok()) {
-    static constexpr const char* kCodeNames[] = {"OK",
-                                                 "CANCELLED",
-                                                 "UNKNOWN",
-                                                 "INVALID_ARGUMENT",
-                                                 "DEADLINE_EXCEEDED",
-                                                 "NOT_FOUND",
-                                                 "ALREADY_EXISTS",
-                                                 "PERMISSION_DENIED",
-                                                 "RESOURCE_EXHAUSTED",
-                                                 "FAILED_PRECONDITION",
-                                                 "ABORTED",
-                                                 "OUT_OF_RANGE",
-                                                 "UNIMPLEMENTED",
-                                                 "INTERNAL",
-                                                 "UNAVAILABLE",
-                                                 "DATA_LOSS",
-                                                 "UNAUTHENTICATED"};
-    const int code = static_cast<int>(status.error_code());
+    // gRPC's codes are google.rpc.Code values, the same numbers as absl::StatusCode.
+    const std::string name =
+        absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
     return Fail(kCmd, kExitFailure,
-                absl::StrCat(code >= 0 && code <= 16 ? kCodeNames[code] : "UNKNOWN", ": ",
-                             status.error_message()));
+                absl::StrCat(name.empty() ? "UNKNOWN" : name, ": ", status.error_message()));
   }
   if (flags->Has("json")) {
     std::cout << "{\"token\":\"" << JsonEscape(response.token())

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/keystore/export_loader.h"
+#include "service/log.h"
 #include "signer/crypto_backend.h"
 #include "signer/encoding.h"
 #include "signer/sas_token.h"
@@ -391,13 +392,22 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
   absl::Status status = [&]() -> absl::Status {
     object obj;
     if (auto s = GetObject(ctx, "(top level)", root, &obj); !s.ok()) return s;
-    if (auto s = CheckNames(ctx, "(top level)", obj, {"listen", "hubs", "dps", "limits"});
+    if (auto s = CheckNames(ctx, "(top level)", obj,
+                            {"listen", "hubs", "dps", "limits", "malformed_export_lines"});
         !s.ok()) {
       return s;
     }
     element v;
     if (obj["listen"].get(v) == simdjson::SUCCESS) {
       if (auto s = GetString(ctx, "listen", v, &config.server.listen_address); !s.ok()) return s;
+    }
+    if (obj["malformed_export_lines"].get(v) == simdjson::SUCCESS) {
+      std::string mode;
+      if (auto s = GetString(ctx, "malformed_export_lines", v, &mode); !s.ok()) return s;
+      if (mode != "fail" && mode != "skip") {
+        return ctx.Error("malformed_export_lines", "must be \"fail\" or \"skip\"");
+      }
+      config.export_options.lenient = mode == "skip";
     }
     if (obj["limits"].get(v) == simdjson::SUCCESS) {
       if (auto s = ParseLimits(ctx, v, &config.server); !s.ok()) return s;
@@ -468,7 +478,18 @@ absl::StatusOr<std::shared_ptr<const IdentityTable>> BuildIdentityTable(
       }
     }
     for (const std::string& file : hub.device_files) {
-      if (auto s = LoadExportFile(file, hub.host, table.get()); !s.ok()) return s;
+      ExportLoadStats stats;
+      if (auto s = LoadExportFile(file, hub.host, table.get(), config.export_options, &stats);
+          !s.ok()) {
+        return s;
+      }
+      if (stats.skipped > 0) {
+        Log(LogLevel::kWarning, "skipped malformed device export lines",
+            {{"file", file},
+             {"skipped", absl::StrCat(stats.skipped)},
+             {"loaded", absl::StrCat(stats.loaded)},
+             {"first", stats.first_errors.front()}});
+      }
     }
   }
   for (const DpsConfig& dps : config.dps) {

@@ -8,6 +8,7 @@
 //
 //   {
 //     "listen": "0.0.0.0:50051",
+//     "malformed_export_lines": "fail",             // or "skip"
 //     "hubs": [{
 //       "host": "myhub.azure-devices.net",
 //       "device_files": ["devices.json"],
@@ -39,6 +40,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "service/keystore/export_loader.h"
 #include "service/keystore/key_store.h"
 #include "service/server.h"
 #include "signer/secret_bytes.h"
@@ -76,6 +78,9 @@ struct DpsConfig {
 
 struct ServiceConfig {
   ServerOptions server;  // listen address, mint options and server limits
+  // "malformed_export_lines": "fail" (default: a bad line fails the load, or the reload, which
+  // then keeps the previous keys) or "skip" (bad lines are skipped, counted and logged).
+  ExportLoadOptions export_options;
   std::vector<HubConfig> hubs;
   std::vector<DpsConfig> dps;
   std::string source;  // the file it was read from, for messages

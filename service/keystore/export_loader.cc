@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -129,6 +130,12 @@ class KeyChunk {
   ~KeyChunk() { crypto::Cleanse(key_bytes_, sizeof(key_bytes_)); }
 
   bool full() const { return count_ == kChunk; }
+  // mark / Rollback undo the keys a line decoded before it turned out malformed.
+  size_t mark() const { return keys_; }
+  void Rollback(size_t mark) {
+    crypto::Cleanse(key_bytes_[mark], (keys_ - mark) * kSlotBytes);
+    keys_ = mark;
+  }
   PendingIdentity& Next() { return pending_[count_]; }
 
   // DecodeKey decodes a base64 key of the current line into the chunk; returns its index, -1
@@ -159,7 +166,8 @@ class KeyChunk {
 
   // Flush prepares every key of the chunk and adds its identities to `table`.
   absl::Status Flush(const BatchSigner& signer, absl::string_view hub, uint16_t source_file,
-                     absl::string_view source_name, IdentityTable* table) {
+                     absl::string_view source_name, IdentityTable* table,
+                     const std::function<absl::Status(absl::Status)>& on_error) {
     signer.PrepareKeys(absl::MakeConstSpan(key_views_, keys_), absl::MakeSpan(hmacs_, keys_));
     crypto::Cleanse(key_bytes_, keys_ * kSlotBytes);
     IdentityKeys keys;
@@ -176,7 +184,9 @@ class KeyChunk {
       keys.source_file = source_file;
       keys.source_line = p.line;
       if (auto s = table->Add(hub, p.device_id, p.module_id, keys); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat(source_name, ":", p.line, ": ", s.message()));
+        absl::Status e = on_error(
+            absl::Status(s.code(), absl::StrCat(source_name, ":", p.line, ": ", s.message())));
+        if (!e.ok()) return e;
       }
     }
     count_ = 0;
@@ -261,7 +271,8 @@ const BatchSigner& LoaderSigner() {
 // bytes: simdjson reads past the end of what it parses, so one padded copy of the whole file
 // lets every line be parsed in place.
 absl::Status LoadPadded(const char* base, size_t total, absl::string_view source_name,
-                        absl::string_view hub, IdentityTable* table) {
+                        absl::string_view hub, IdentityTable* table,
+                        const ExportLoadOptions& options, ExportLoadStats* stats) {
   if (auto s = ValidateHubHost(hub); !s.ok()) return s;
   const uint16_t source_file = table->AddSourceFile(source_name);
   const BatchSigner& signer = LoaderSigner();
@@ -273,6 +284,16 @@ absl::Status LoadPadded(const char* base, size_t total, absl::string_view source
     ++lines;
   }
   table->ReserveIdentities(lines + 1);
+  const size_t size_before = table->size();
+  ExportLoadStats local;
+  ExportLoadStats& counts = stats != nullptr ? *stats : local;
+  // on_error fails a strict load; a lenient one counts the line and goes on.
+  const auto on_error = [&](absl::Status error) -> absl::Status {
+    if (!options.lenient) return error;
+    ++counts.skipped;
+    if (counts.first_errors.size() < 10) counts.first_errors.emplace_back(error.message());
+    return absl::OkStatus();
+  };
   simdjson::dom::parser parser;
   const ParserWiper wiper(&parser);
   size_t pos = 0;
@@ -302,21 +323,41 @@ absl::Status LoadPadded(const char* base, size_t total, absl::string_view source
     const auto where = [&] { return absl::StrCat(source_name, ":", line_no); };
     simdjson::dom::element doc;
     if (auto err = parser.parse(base + line_start, len, false).get(doc); err != simdjson::SUCCESS) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where(), ": malformed JSON: ", simdjson::error_message(err)));
+      if (auto e = on_error(absl::InvalidArgumentError(
+              absl::StrCat(where(), ": malformed JSON: ", simdjson::error_message(err))));
+          !e.ok()) {
+        return e;
+      }
+      continue;
     }
     ParsedLine line;
     if (auto s = ParseLine(doc, &line); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(where(), ": ", s.message()));
+      if (auto e = on_error(absl::InvalidArgumentError(absl::StrCat(where(), ": ", s.message())));
+          !e.ok()) {
+        return e;
+      }
+      continue;
     }
+    const size_t mark = chunk->mark();
     if (auto s = CheckLine(line, static_cast<uint32_t>(line_no), chunk.get()); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(where(), ": ", s.message()));
+      chunk->Rollback(mark);
+      if (auto e = on_error(absl::Status(s.code(), absl::StrCat(where(), ": ", s.message())));
+          !e.ok()) {
+        return e;
+      }
+      continue;
     }
     if (chunk->full()) {
-      if (auto s = chunk->Flush(signer, hub, source_file, source_name, table); !s.ok()) return s;
+      if (auto s = chunk->Flush(signer, hub, source_file, source_name, table, on_error); !s.ok()) {
+        return s;
+      }
     }
   }
-  return chunk->Flush(signer, hub, source_file, source_name, table);
+  if (auto s = chunk->Flush(signer, hub, source_file, source_name, table, on_error); !s.ok()) {
+    return s;
+  }
+  counts.loaded += table->size() - size_before;
+  return absl::OkStatus();
 }
 
 // WipedPadded is a padded copy of key-bearing text that is wiped when it goes out of scope.
@@ -334,13 +375,15 @@ class WipedPadded {
 }  // namespace
 
 absl::Status LoadExportText(absl::string_view text, absl::string_view source_name,
-                            absl::string_view hub, IdentityTable* table) {
+                            absl::string_view hub, IdentityTable* table,
+                            const ExportLoadOptions& options, ExportLoadStats* stats) {
   WipedPadded buffer(text.size());
   if (!text.empty()) std::memcpy(buffer.data(), text.data(), text.size());
-  return LoadPadded(buffer.data(), buffer.size(), source_name, hub, table);
+  return LoadPadded(buffer.data(), buffer.size(), source_name, hub, table, options, stats);
 }
 
-absl::Status LoadExportFile(const std::string& path, absl::string_view hub, IdentityTable* table) {
+absl::Status LoadExportFile(const std::string& path, absl::string_view hub, IdentityTable* table,
+                            const ExportLoadOptions& options, ExportLoadStats* stats) {
   // Plain read(2) into the wiped buffer: a stdio or iostream buffer would keep a copy of the
   // key text in freed memory.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -362,7 +405,7 @@ absl::Status LoadExportFile(const std::string& path, absl::string_view hub, Iden
     done += static_cast<size_t>(n);
   }
   ::close(fd);
-  return LoadPadded(buffer.data(), buffer.size(), path, hub, table);
+  return LoadPadded(buffer.data(), buffer.size(), path, hub, table, options, stats);
 }
 
 }  // namespace sasmint

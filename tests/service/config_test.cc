@@ -190,6 +190,7 @@ TEST_F(ConfigTest, ErrorsNameThePathAndNeverTheKey) {
       {R"({"limits": {"min_ttl_seconds": 7200}})", "min <= default <= max"},
       {R"({"dps": [{"id_scope": "0ne-1", "groups": []}]})", "dps[0].id_scope"},
       {R"({"dps": [{"id_scope": "0ne1"}]})", "needs \"groups\""},
+      {R"({"malformed_export_lines": "maybe"})", "must be \"fail\" or \"skip\""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.json);
@@ -198,6 +199,22 @@ TEST_F(ConfigTest, ErrorsNameThePathAndNeverTheKey) {
     EXPECT_THAT(std::string(config.status().message()),
                 AllOf(HasSubstr(c.message), Not(HasSubstr("XLy+MVZ"))));
   }
+}
+
+TEST_F(ConfigTest, SkipModeLoadsTheGoodLines) {
+  testing::WriteFile(
+      dir_ + "/devices.json",
+      absl::StrCat(R"({"id":"good","authentication":{"symmetricKey":{"primaryKey":")", kKey,
+                   R"("}}})", "\n{broken\n"));
+  const std::string hubs = R"("hubs": [{"host": "h.net", "device_files": ["devices.json"]}])";
+  ASSERT_OK_AND_ASSIGN(ServiceConfig strict, Parse(absl::StrCat("{", hubs, "}")));
+  EXPECT_THAT(BuildIdentityTable(strict),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("devices.json:2")));
+  ASSERT_OK_AND_ASSIGN(ServiceConfig lenient,
+                       Parse(absl::StrCat(R"({"malformed_export_lines": "skip", )", hubs, "}")));
+  ASSERT_OK_AND_ASSIGN(auto table, BuildIdentityTable(lenient));
+  EXPECT_EQ(table->size(), 1u);
+  EXPECT_TRUE(table->Find("h.net", "good", ""));
 }
 
 TEST_F(ConfigTest, MissingConfigFileIsNotFound) {

@@ -146,6 +146,38 @@ TEST(ExportLoaderTest, RejectsMalformedInputWithFileAndLine) {
   }
 }
 
+TEST(ExportLoaderTest, LenientModeSkipsCountsAndReportsBadLines) {
+  const std::string text =
+      absl::StrCat(Line("a"), "\n", "{not json\n", Line("b", "c2hvcnQ="), "\n", Line("c"), "\n",
+                   Line("a"), "\n", Line("bad/id"), "\n", Line("d"), "\n");
+  IdentityTable strict;
+  EXPECT_THAT(LoadExportText(text, "f", kHub, &strict),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("f:2: malformed JSON")));
+
+  IdentityTable table;
+  ExportLoadStats stats;
+  ASSERT_THAT(LoadExportText(text, "f", kHub, &table, ExportLoadOptions{.lenient = true}, &stats),
+              IsOk());
+  EXPECT_EQ(table.size(), 3u);  // a, c, d
+  EXPECT_TRUE(table.Find(kHub, "a", ""));
+  EXPECT_TRUE(table.Find(kHub, "c", ""));
+  EXPECT_TRUE(table.Find(kHub, "d", ""));
+  EXPECT_FALSE(table.Find(kHub, "b", ""));
+  EXPECT_EQ(stats.loaded, 3u);
+  EXPECT_EQ(stats.skipped, 4u);  // bad JSON, short key, duplicate a, bad ID
+  ASSERT_EQ(stats.first_errors.size(), 4u);
+  EXPECT_THAT(stats.first_errors[0], HasSubstr("f:2: malformed JSON"));
+  EXPECT_THAT(stats.first_errors[1], HasSubstr("f:3: primary key decodes to 5 bytes"));
+  // Duplicates are found when a chunk is committed, after the line checks of its chunk.
+  EXPECT_THAT(stats.first_errors, ::testing::Contains(HasSubstr("f:5: duplicate identity")));
+  EXPECT_THAT(stats.first_errors, ::testing::Contains(HasSubstr("f:6: device ID")));
+  // Skipped lines do not disturb the keys of the lines after them.
+  const auto key_a = DecodeBase64Key(kKeyA);
+  const uint8_t msg[] = {'x'};
+  EXPECT_EQ(table.Find(kHub, "d", "").key(KeySlot::kPrimary)->Sign(msg),
+            HmacKey::FromSecret(*key_a).Sign(msg));
+}
+
 TEST(ExportLoaderTest, ErrorsNeverContainKeyText) {
   // A key that is almost valid: the error must point at it without echoing it.
   const std::string bad_key = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6r!=";

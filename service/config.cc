@@ -306,6 +306,7 @@ absl::Status ParseLimits(const Context& ctx, element e, ServerOptions* server) {
       {"min_ttl_seconds", 1, UINT32_MAX, [&](int64_t v) { m.min_ttl_seconds = v; }},
       {"max_ttl_seconds", 1, UINT32_MAX, [&](int64_t v) { m.max_ttl_seconds = v; }},
       {"max_batch_size", 1, 1000000, [&](int64_t v) { m.max_batch_size = v; }},
+      {"dps_key_cache_size", 0, 100000000, [&](int64_t v) { m.dps_key_cache_size = v; }},
       {"max_message_bytes", 1024, INT32_MAX, [&](int64_t v) { server->max_message_bytes = v; }},
       {"max_concurrent_streams", 1, 1000000,
        [&](int64_t v) { server->max_concurrent_streams = v; }},

@@ -103,13 +103,10 @@ absl::Status Minter::ResolveInto(const IdentityTable& table, const MintRequest& 
     auto picked = PickSlot(group->primary, group->secondary, request.key_slot, KeySlot::kPrimary,
                            absl::StrCat("enrollment group '", group->name, "'"));
     if (!picked.ok()) return picked.status();
-    // The device key is HMAC(group key, registration ID); only its midstates are kept, and only
-    // for this request.
-    const std::string& id = scope.registration_id;
-    Mac derived = picked->first->hmac.Sign(
-        absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(id.data()), id.size()));
-    out.derived_.emplace(HmacKey::FromBytes(derived));
-    crypto::Cleanse(derived.data(), derived.size());
+    // The device key is HMAC(group key, registration ID), derived on first use and cached as
+    // midstates (keyed by the group key's fingerprint, so a rotated group key starts afresh).
+    out.derived_.emplace(derived_keys_->GetOrDerive(picked->first->fingerprint,
+                                                    scope.registration_id, picked->first->hmac));
     out.slot_ = picked->second;
     out.owned_resource_ = EncodedResource(scope);
     out.resource_hash_ = StableHash(out.owned_resource_);

@@ -8,12 +8,14 @@
 #define SASMINT_SERVICE_MINTER_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "service/keystore/derived_key_cache.h"
 #include "service/keystore/key_store.h"
 #include "signer/batch_signer.h"
 #include "signer/sas_token.h"
@@ -28,6 +30,7 @@ struct MintOptions {
   double renew_window_start = 0.70;
   double renew_window_end = 0.85;
   uint32_t max_batch_size = 10000;
+  size_t dps_key_cache_size = 100000;  // derived DPS device keys kept (0: derive every time)
 };
 
 // ValidateMintOptions returns INVALID_ARGUMENT naming the inconsistent option.
@@ -85,7 +88,10 @@ class ResolvedMint {
 class Minter {
  public:
   // Minter signs with `signer` (BatchSigner::Best() in the service).
-  Minter(MintOptions options, BatchSigner signer) : options_(options), signer_(signer) {}
+  Minter(MintOptions options, BatchSigner signer)
+      : options_(options),
+        signer_(signer),
+        derived_keys_(std::make_shared<DerivedKeyCache>(options.dps_key_cache_size)) {}
 
   // Resolve finds the key and token texts for `request` in `table`: device and module scopes
   // with the identity's key, or with the hub's device policy when one is configured; policy
@@ -128,6 +134,7 @@ class Minter {
 
   MintOptions options_;
   BatchSigner signer_;
+  std::shared_ptr<DerivedKeyCache> derived_keys_;  // thread-safe; shared by copies
 };
 
 }  // namespace sasmint

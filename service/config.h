@@ -22,6 +22,7 @@
 //                          "primary_key": "<base64>"}]}],
 //     "limits": {"default_ttl_seconds": 3600, "min_ttl_seconds": 60, "max_ttl_seconds": 86400,
 //                "renew_window_start": 0.70, "renew_window_end": 0.85, "max_batch_size": 10000,
+//                "dps_key_cache_size": 100000,
 //                "max_message_bytes": 16777216, "max_concurrent_streams": 100,
 //                "keepalive_min_ping_interval_seconds": 10, "max_connection_idle_seconds": 0,
 //                "max_connection_age_seconds": 3600, "max_connection_age_grace_seconds": 60,

@@ -32,6 +32,7 @@ uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
   }
   char* const begin = p;
   const auto put = [&p](absl::string_view s) {
+    if (s.empty()) return;  // memcpy from an empty view's null pointer is undefined
     std::memcpy(p, s.data(), s.size());
     p += s.size();
   };
@@ -47,10 +48,10 @@ uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
 
 bool IdentityIndex::SameNames(const Shard& shard, const Record& r, uint8_t hub,
                               absl::string_view device_id, absl::string_view module_id) {
+  // Views are compared as views: an empty one may have a null pointer, which memcmp must not see.
+  const absl::string_view names(shard.names.data() + r.name_offset, r.device_len + r.module_len);
   return r.hub == hub && r.device_len == device_id.size() && r.module_len == module_id.size() &&
-         std::memcmp(shard.names.data() + r.name_offset, device_id.data(), device_id.size()) == 0 &&
-         std::memcmp(shard.names.data() + r.name_offset + r.device_len, module_id.data(),
-                     module_id.size()) == 0;
+         names.substr(0, r.device_len) == device_id && names.substr(r.device_len) == module_id;
 }
 
 void IdentityIndex::Grow(Shard& shard) {

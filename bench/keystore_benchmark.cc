@@ -23,7 +23,9 @@ namespace {
 
 constexpr char kHub[] = "bench.azure-devices.net";
 
-std::string DeviceId(size_t i) { return absl::StrCat("device-", i, "-", (i * 2654435761u) % 99991); }
+std::string DeviceId(size_t i) {
+  return absl::StrCat("device-", i, "-", (i * 2654435761u) % 99991);
+}
 
 // ExportText returns an export file of `n` identities with random primary and secondary keys.
 std::string ExportText(size_t n) {

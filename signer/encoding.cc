@@ -5,30 +5,19 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "signer/crypto_backend.h"
+#include "signer/internal/text_tables.h"
 
 namespace sasmint {
 namespace {
 
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kHexUpper[] = "0123456789ABCDEF";
-
 constexpr std::array<int8_t, 256> MakeDecodeTable() {
   std::array<int8_t, 256> t{};
   for (auto& v : t) v = -1;
-  for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(kAlphabet[i])] = static_cast<int8_t>(i);
+  for (int i = 0; i < 64; ++i)
+    t[static_cast<uint8_t>(internal::kBase64Alphabet[i])] = static_cast<int8_t>(i);
   return t;
 }
 constexpr std::array<int8_t, 256> kDecode = MakeDecodeTable();
-
-constexpr std::array<bool, 256> MakeUnreservedTable() {
-  std::array<bool, 256> t{};
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  t['-'] = t['.'] = t['_'] = t['~'] = true;
-  return t;
-}
-constexpr std::array<bool, 256> kUnreserved = MakeUnreservedTable();
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -85,22 +74,22 @@ void Base64EncodeTo(absl::Span<const uint8_t> data, char* out) {
   const size_t n = data.size();
   for (; i + 3 <= n; i += 3) {
     const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
-    *out++ = kAlphabet[v >> 18];
-    *out++ = kAlphabet[(v >> 12) & 63];
-    *out++ = kAlphabet[(v >> 6) & 63];
-    *out++ = kAlphabet[v & 63];
+    *out++ = internal::kBase64Alphabet[v >> 18];
+    *out++ = internal::kBase64Alphabet[(v >> 12) & 63];
+    *out++ = internal::kBase64Alphabet[(v >> 6) & 63];
+    *out++ = internal::kBase64Alphabet[v & 63];
   }
   if (n - i == 1) {
     const uint32_t v = uint32_t{data[i]} << 16;
-    *out++ = kAlphabet[v >> 18];
-    *out++ = kAlphabet[(v >> 12) & 63];
+    *out++ = internal::kBase64Alphabet[v >> 18];
+    *out++ = internal::kBase64Alphabet[(v >> 12) & 63];
     *out++ = '=';
     *out++ = '=';
   } else if (n - i == 2) {
     const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8);
-    *out++ = kAlphabet[v >> 18];
-    *out++ = kAlphabet[(v >> 12) & 63];
-    *out++ = kAlphabet[(v >> 6) & 63];
+    *out++ = internal::kBase64Alphabet[v >> 18];
+    *out++ = internal::kBase64Alphabet[(v >> 12) & 63];
+    *out++ = internal::kBase64Alphabet[(v >> 6) & 63];
     *out++ = '=';
   }
 }
@@ -152,10 +141,10 @@ absl::Status ValidateKeyLength(const SecretBytes& key, absl::string_view what) {
 void PercentEncodeTo(absl::string_view text, std::string* out) {
   for (const char ch : text) {
     const auto c = static_cast<uint8_t>(ch);
-    if (kUnreserved[c]) {
+    if (internal::kUnreserved[c]) {
       out->push_back(ch);
     } else {
-      const char esc[3] = {'%', kHexUpper[c >> 4], kHexUpper[c & 15]};
+      const char esc[3] = {'%', internal::kHexUpper[c >> 4], internal::kHexUpper[c & 15]};
       out->append(esc, 3);
     }
   }

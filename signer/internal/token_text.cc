@@ -4,28 +4,17 @@
 #include <cstdint>
 #include <cstring>
 
+#include "signer/internal/text_tables.h"
+
 namespace sasmint::internal {
 namespace {
-
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kHexUpper[] = "0123456789ABCDEF";
-
-constexpr std::array<bool, 256> MakeUnreserved() {
-  std::array<bool, 256> t{};
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  t['-'] = t['.'] = t['_'] = t['~'] = true;
-  return t;
-}
-constexpr std::array<bool, 256> kUnreserved = MakeUnreserved();
 
 // kEscapedDigit packs the escaped spelling of each base64 digit (bytes 0..2 in memory order)
 // and its length (byte 3): '+' and '/' become %2B and %2F (a raw '+' reads as a space in .NET).
 constexpr std::array<uint32_t, 64> MakeEscapedDigits() {
   std::array<uint32_t, 64> t{};
   for (int i = 0; i < 64; ++i) {
-    const char c = kAlphabet[i];
+    const char c = kBase64Alphabet[i];
     uint32_t b0 = static_cast<uint8_t>(c), b1 = 0, b2 = 0, len = 1;
     if (c == '+' || c == '/') {
       b0 = '%';

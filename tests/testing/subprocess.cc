@@ -48,6 +48,19 @@ void ResetSignals(posix_spawnattr_t* attr) {
   posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }
 
+// Spawn starts argv[0] with `actions` applied (and destroys them) and SIGINT/SIGTERM reset;
+// returns posix_spawn's error number, 0 on success.
+int Spawn(const std::vector<std::string>& argv, posix_spawn_file_actions_t* actions, pid_t* pid) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  ResetSignals(&attr);
+  std::vector<char*> args = MakeArgv(argv);
+  const int rc = posix_spawn(pid, args[0], actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(actions);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -68,14 +81,8 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  ResetSignals(&attr);
-  std::vector<char*> args = MakeArgv(argv);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  const int rc = Spawn(argv, &actions, &pid);
   close(out_pipe[1]);
   close(err_pipe[1]);
   if (rc != 0) {
@@ -133,14 +140,8 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(const std::vector<std::string>&
                                    0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                    0644);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  ResetSignals(&attr);
-  std::vector<char*> args = MakeArgv(argv);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  const int rc = Spawn(argv, &actions, &pid);
   if (rc != 0) {
     return absl::InternalError(absl::StrCat("posix_spawn ", argv[0], " failed: errno ", rc));
   }

@@ -123,6 +123,12 @@ uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view de
 
 void IdentityTable::PrefetchIdentity(uint64_t hash) const { identities_->Prefetch(hash); }
 
+absl::Span<const RetiredKey> IdentityTable::RetiredKeys(const IdentityRef& identity) const {
+  // Rotation history is not recorded yet (issue 5): no identity has retired keys.
+  (void)identity;
+  return {};
+}
+
 size_t IdentityTable::size() const { return identities_->size(); }
 size_t IdentityTable::IdentityMemoryBytes() const { return identities_->MemoryBytes(); }
 

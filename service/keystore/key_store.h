@@ -22,6 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
 #include "signer/hmac_sha256.h"
 
@@ -93,6 +94,15 @@ class IdentityRef {
   IdentityRef(const IdentityTable* table, uint32_t id) : table_(table), id_(id) {}
   const IdentityTable* table_ = nullptr;
   uint32_t id_ = 0;
+};
+
+// RetiredKey is a key an identity no longer holds (replaced by a reload or the admin API), kept
+// for a configured time or count so that verification can say "signed with a retired key".
+struct RetiredKey {
+  StoredKey key;
+  KeySlot slot = KeySlot::kPrimary;  // the slot it was retired from
+  uint32_t version = 0;              // the identity's version while the key was current
+  int64_t retired_at = 0;            // Unix seconds
 };
 
 // PolicyEntry is a hub shared access policy (token `skn`).
@@ -167,6 +177,9 @@ class IdentityTable {
   // PrefetchIdentity starts loading the index slot of `hash`, so that a batch can overlap its
   // cache misses (prefetch item i + k, find item i).
   void PrefetchIdentity(uint64_t hash) const;
+
+  // RetiredKeys returns the keys `identity` held before (newest first), or an empty span.
+  absl::Span<const RetiredKey> RetiredKeys(const IdentityRef& identity) const;
 
   // ServesHub returns whether the hub is declared or has identities.
   bool ServesHub(absl::string_view hub) const { return hubs_.contains(hub); }

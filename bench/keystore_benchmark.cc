@@ -3,9 +3,15 @@
 //
 //   build/bench/keystore_benchmark --benchmark_min_time=0.5
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -61,14 +67,19 @@ size_t RssBytes() {
   return static_cast<size_t>(resident) * sysconf(_SC_PAGESIZE);
 }
 
-// BM_LoadExport: identities per second, parsing, base64, key midstates and inserts included.
+// BM_LoadExport: identities per second, parsing, base64, key midstates and inserts included
+// (freeing the table afterwards is not).
 void BM_LoadExport(benchmark::State& state) {
   const size_t n = state.range(0);
   const std::string text = ExportText(n);
   for (auto _ : state) {
-    IdentityTable table;
-    if (!LoadExportText(text, "bench", kHub, &table).ok()) abort();
-    benchmark::DoNotOptimize(table.size());
+    auto table = std::make_unique<IdentityTable>();
+    if (!LoadExportText(text, "bench", kHub, table.get()).ok()) abort();
+    benchmark::DoNotOptimize(table->size());
+    // Freeing (and wiping) the table is not loading: keep it out of the time.
+    state.PauseTiming();
+    table.reset();
+    state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * n);
 }
@@ -94,43 +105,144 @@ void BM_MemoryPerIdentity(benchmark::State& state) {
 BENCHMARK(BM_MemoryPerIdentity)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // BM_Lookup: Find in a table of 1M identities in random order, by `threads` readers, while a
-// writer thread publishes a new snapshot every millisecond (readers never wait for it).
+// writer thread publishes a new snapshot every millisecond (readers never wait for it). Each
+// lookup takes a KeyStore::Pin (as the unary path does); BM_LookupSnapshot takes a shared_ptr
+// Snapshot instead, for comparison. The `median_ns` counter is the median of single lookups timed
+// with rdtsc (converted with the measured TSC rate), since the target is a median.
 std::shared_ptr<const IdentityTable>* g_table = nullptr;
 KeyStore* g_store = nullptr;
 std::atomic<bool> g_stop{false};
 std::thread* g_writer = nullptr;
 
-void BM_Lookup(benchmark::State& state) {
-  if (state.thread_index() == 0) {
-    if (g_table == nullptr) g_table = new std::shared_ptr<const IdentityTable>(Table(1000000));
-    g_store = new KeyStore();
-    g_store->Publish(*g_table);
-    g_stop = false;
-    g_writer = new std::thread([] {
-      while (!g_stop.load()) {
-        g_store->Publish(*g_table);  // a new snapshot pointer, as a reload publishes
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    });
+void StartWriter() {
+  if (g_table == nullptr) g_table = new std::shared_ptr<const IdentityTable>(Table(1000000));
+  g_store = new KeyStore();
+  g_store->Publish(*g_table);
+  g_stop = false;
+  g_writer = new std::thread([] {
+    while (!g_stop.load()) {
+      g_store->Publish(*g_table);  // a new snapshot pointer, as a reload publishes
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+}
+
+void StopWriter() {
+  g_stop = true;
+  g_writer->join();
+  delete g_writer;
+  delete g_store;
+}
+
+// RandomIds holds 2^20 IDs drawn at random from the 1M-identity table, packed in fixed 32-byte
+// cells read in order: lookups must miss the cache as they would in a fleet (a few thousand
+// repeated IDs would stay cached), while reading the ID itself, which a request brings in the
+// cache, must not.
+class RandomIds {
+ public:
+  static constexpr size_t kCount = 1 << 20;
+  static constexpr size_t kCell = 32;
+
+  explicit RandomIds(uint64_t seed) : text_(kCount * kCell, '\0'), sizes_(kCount) {
+    std::mt19937_64 rng(seed);
+    for (size_t k = 0; k < kCount; ++k) {
+      const std::string id = DeviceId(rng() % 1000000);
+      if (id.size() > kCell) abort();
+      std::memcpy(&text_[k * kCell], id.data(), id.size());
+      sizes_[k] = static_cast<uint8_t>(id.size());
+    }
   }
-  std::mt19937_64 rng(state.thread_index() + 1);
-  std::vector<std::string> ids(4096);
-  for (auto& id : ids) id = DeviceId(rng() % 1000000);
+  absl::string_view operator[](size_t i) const {
+    i &= kCount - 1;
+    return absl::string_view(&text_[i * kCell], sizes_[i]);
+  }
+
+ private:
+  std::string text_;
+  std::vector<uint8_t> sizes_;
+};
+
+// Ticks reads the time stamp counter (steady_clock nanoseconds where there is none).
+uint64_t Ticks() {
+#if defined(__x86_64__)
+  // lfence on both sides: rdtsc is not ordered with loads, so without them the second read can
+  // execute before the lookup's cache misses complete (out of order), and report far too little.
+  _mm_lfence();
+  const uint64_t t = __rdtsc();
+  _mm_lfence();
+  return t;
+#else
+  return std::chrono::steady_clock::now().time_since_epoch().count();
+#endif
+}
+
+double TscNanosPerTick() {
+  static const double ratio = [] {
+    const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t c0 = Ticks();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const uint64_t c1 = Ticks();
+    const auto t1 = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(c1 - c0);
+  }();
+  return ratio;
+}
+
+template <bool kPin>
+void LookupLoop(benchmark::State& state) {
+  if (state.thread_index() == 0) StartWriter();
+  const RandomIds ids(state.thread_index() + 1);
+  std::vector<uint32_t> ticks;
+  ticks.reserve(1 << 20);
   size_t i = 0, found = 0;
   for (auto _ : state) {
-    const std::shared_ptr<const IdentityTable> snapshot = g_store->Snapshot();
-    found += static_cast<bool>(snapshot->Find(kHub, ids[i++ & 4095], ""));
+    const absl::string_view device_id = ids[i++];
+    const uint64_t t0 = Ticks();
+    if constexpr (kPin) {
+      const KeyStore::Pin pin(*g_store);
+      found += static_cast<bool>(pin.table()->Find(kHub, device_id, ""));
+    } else {
+      const std::shared_ptr<const IdentityTable> snapshot = g_store->Snapshot();
+      found += static_cast<bool>(snapshot->Find(kHub, device_id, ""));
+    }
+    if (ticks.size() < ticks.capacity()) ticks.push_back(static_cast<uint32_t>(Ticks() - t0));
   }
   if (found == 0) abort();
   state.SetItemsProcessed(state.iterations());
-  if (state.thread_index() == 0) {
-    g_stop = true;
-    g_writer->join();
-    delete g_writer;
-    delete g_store;
+  if (!ticks.empty()) {
+    std::nth_element(ticks.begin(), ticks.begin() + ticks.size() / 2, ticks.end());
+    state.counters["median_ns"] = benchmark::Counter(ticks[ticks.size() / 2] * TscNanosPerTick(),
+                                                     benchmark::Counter::kAvgThreads);
+  }
+  if (state.thread_index() == 0) StopWriter();
+}
+
+void BM_Lookup(benchmark::State& state) { LookupLoop<true>(state); }
+BENCHMARK(BM_Lookup)->Threads(1)->Threads(2)->UseRealTime();
+void BM_LookupSnapshot(benchmark::State& state) { LookupLoop<false>(state); }
+BENCHMARK(BM_LookupSnapshot)->Threads(1)->Threads(2)->UseRealTime();
+
+// BM_FindOnly: Find in the same table with the table held (no Pin or Snapshot per lookup).
+void BM_FindOnly(benchmark::State& state) {
+  if (g_table == nullptr) g_table = new std::shared_ptr<const IdentityTable>(Table(1000000));
+  const IdentityTable& table = **g_table;
+  const RandomIds ids(state.thread_index() + 1);
+  size_t i = 0, found = 0;
+  for (auto _ : state) found += static_cast<bool>(table.Find(kHub, ids[i++], ""));
+  if (found == 0) abort();
+}
+BENCHMARK(BM_FindOnly)->Threads(1)->Threads(2)->UseRealTime();
+
+// BM_IdentityHash: the lookup hash of one identity (about 45 bytes hashed).
+void BM_IdentityHash(benchmark::State& state) {
+  std::vector<std::string> ids(4096);
+  for (size_t k = 0; k < ids.size(); ++k) ids[k] = DeviceId(k);
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(IdentityTable::IdentityHash(kHub, ids[i++ & 4095], ""));
   }
 }
-BENCHMARK(BM_Lookup)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_IdentityHash);
 
 }  // namespace
 }  // namespace sasmint

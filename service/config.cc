@@ -351,6 +351,62 @@ absl::Status ParseLimits(const Context& ctx, element e, ServerOptions* server) {
   return absl::OkStatus();
 }
 
+absl::Status GetBool(const Context& ctx, absl::string_view path, element e, bool* out) {
+  if (e.get_bool().get(*out) != simdjson::SUCCESS) return ctx.Error(path, "must be true or false");
+  return absl::OkStatus();
+}
+
+absl::Status ParseAdmin(const Context& ctx, element e, ServiceConfig* config) {
+  object obj;
+  if (auto s = GetObject(ctx, "admin", e, &obj); !s.ok()) return s;
+  if (auto s =
+          CheckNames(ctx, "admin", obj, {"listen", "authoritative", "max_entries_per_request"});
+      !s.ok()) {
+    return s;
+  }
+  element v;
+  if (obj["listen"].get(v) == simdjson::SUCCESS) {
+    std::string& listen = config->server.admin_listen_address;
+    if (auto s = GetString(ctx, "admin.listen", v, &listen); !s.ok()) return s;
+    if (listen.empty()) return ctx.Error("admin.listen", "must not be empty (omit it instead)");
+  }
+  if (obj["authoritative"].get(v) == simdjson::SUCCESS) {
+    if (auto s = GetBool(ctx, "admin.authoritative", v, &config->admin.authoritative); !s.ok()) {
+      return s;
+    }
+  }
+  if (obj["max_entries_per_request"].get(v) == simdjson::SUCCESS) {
+    int64_t n = 0;
+    if (auto s = GetInt(ctx, "admin.max_entries_per_request", v, 1, 1000000, &n); !s.ok()) {
+      return s;
+    }
+    config->admin.max_entries_per_request = static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseRotation(const Context& ctx, element e, RetentionOptions* out) {
+  object obj;
+  if (auto s = GetObject(ctx, "rotation", e, &obj); !s.ok()) return s;
+  if (auto s = CheckNames(ctx, "rotation", obj, {"retired_keep_seconds", "retired_keep_count"});
+      !s.ok()) {
+    return s;
+  }
+  element v;
+  int64_t n = 0;
+  if (obj["retired_keep_seconds"].get(v) == simdjson::SUCCESS) {
+    if (auto s = GetInt(ctx, "rotation.retired_keep_seconds", v, 0, 366 * 86400, &n); !s.ok()) {
+      return s;
+    }
+    out->keep_seconds = n;
+  }
+  if (obj["retired_keep_count"].get(v) == simdjson::SUCCESS) {
+    if (auto s = GetInt(ctx, "rotation.retired_keep_count", v, 0, 100, &n); !s.ok()) return s;
+    out->keep_count = static_cast<uint32_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 std::optional<StoredKey> PrepareOptional(const std::optional<SecretBytes>& key) {
   if (!key) return std::nullopt;
   StoredKey stored{HmacKey::FromSecret(*key), {}};
@@ -393,8 +449,9 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
   absl::Status status = [&]() -> absl::Status {
     object obj;
     if (auto s = GetObject(ctx, "(top level)", root, &obj); !s.ok()) return s;
-    if (auto s = CheckNames(ctx, "(top level)", obj,
-                            {"listen", "hubs", "dps", "limits", "malformed_export_lines"});
+    if (auto s = CheckNames(
+            ctx, "(top level)", obj,
+            {"listen", "hubs", "dps", "limits", "malformed_export_lines", "admin", "rotation"});
         !s.ok()) {
       return s;
     }
@@ -412,6 +469,17 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
     }
     if (obj["limits"].get(v) == simdjson::SUCCESS) {
       if (auto s = ParseLimits(ctx, v, &config.server); !s.ok()) return s;
+    }
+    // After limits, whose check covers the whole ServerOptions: an admin address error is
+    // reported as admin.listen's.
+    if (obj["admin"].get(v) == simdjson::SUCCESS) {
+      if (auto s = ParseAdmin(ctx, v, &config); !s.ok()) return s;
+      if (auto s = ValidateServerOptions(config.server); !s.ok()) {
+        return ctx.Error("admin.listen", s.message());
+      }
+    }
+    if (obj["rotation"].get(v) == simdjson::SUCCESS) {
+      if (auto s = ParseRotation(ctx, v, &config.admin.retention); !s.ok()) return s;
     }
     if (obj["hubs"].get(v) == simdjson::SUCCESS) {
       simdjson::dom::array hubs;
@@ -462,8 +530,7 @@ absl::StatusOr<ServiceConfig> LoadConfigFile(const std::string& path) {
   return config;
 }
 
-absl::StatusOr<std::shared_ptr<const IdentityTable>> BuildIdentityTable(
-    const ServiceConfig& config) {
+absl::StatusOr<std::shared_ptr<IdentityTable>> BuildIdentityTable(const ServiceConfig& config) {
   auto table = std::make_shared<IdentityTable>();
   for (const HubConfig& hub : config.hubs) {
     if (auto s = table->AddHub(hub.host, hub.settings); !s.ok()) return s;
@@ -507,7 +574,7 @@ absl::StatusOr<std::shared_ptr<const IdentityTable>> BuildIdentityTable(
     }
   }
   table->Compact();
-  return std::shared_ptr<const IdentityTable>(std::move(table));
+  return table;
 }
 
 }  // namespace sasmint

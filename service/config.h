@@ -27,7 +27,11 @@
 //                "keepalive_min_ping_interval_seconds": 10, "max_connection_idle_seconds": 0,
 //                "max_connection_age_seconds": 3600, "max_connection_age_grace_seconds": 60,
 //                "worker_threads": 0, "slice_items": 256, "max_queued_batches": 4096,
-//                "shutdown_drain_ms": 500, "shutdown_grace_seconds": 10}
+//                "shutdown_drain_ms": 500, "shutdown_grace_seconds": 10},
+//     "admin": {"listen": "127.0.0.1:7001",         // optional: KeyAdmin only there
+//               "authoritative": false,             // true: admin changes survive reloads
+//               "max_entries_per_request": 10000},
+//     "rotation": {"retired_keep_seconds": 604800, "retired_keep_count": 2}
 //   }
 //
 // Functions are thread-safe; ServiceConfig is a move-only value (thread-compatible).
@@ -41,6 +45,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "service/key_admin.h"
 #include "service/keystore/export_loader.h"
 #include "service/keystore/key_store.h"
 #include "service/server.h"
@@ -82,6 +87,8 @@ struct ServiceConfig {
   // "malformed_export_lines": "fail" (default: a bad line fails the load, or the reload, which
   // then keeps the previous keys) or "skip" (bad lines are skipped, counted and logged).
   ExportLoadOptions export_options;
+  // "admin" (but its listen address, in server) and "rotation".
+  KeyAdminOptions admin;
   std::vector<HubConfig> hubs;
   std::vector<DpsConfig> dps;
   std::string source;  // the file it was read from, for messages
@@ -101,9 +108,9 @@ absl::StatusOr<ServiceConfig> LoadConfigFile(const std::string& path);
 
 // BuildIdentityTable loads every hub's device files and turns policies and enrollment groups
 // into a table ready to publish. Errors are those of LoadExportFile, or INVALID_ARGUMENT for a
-// device_policy that names no DeviceConnect policy of its hub.
-absl::StatusOr<std::shared_ptr<const IdentityTable>> BuildIdentityTable(
-    const ServiceConfig& config);
+// device_policy that names no DeviceConnect policy of its hub. The table is not yet shared:
+// KeyAdmin::PublishFileTable sets its versions and history before publishing it.
+absl::StatusOr<std::shared_ptr<IdentityTable>> BuildIdentityTable(const ServiceConfig& config);
 
 // ParseRight returns the Right named "DeviceConnect", "ServiceConnect", "RegistryRead" or
 // "RegistryWrite" (RegistryWrite includes RegistryRead); INVALID_ARGUMENT otherwise.

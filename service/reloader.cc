@@ -8,9 +8,9 @@
 namespace sasmint {
 
 absl::StatusOr<std::unique_ptr<KeyReloader>> KeyReloader::Start(std::vector<std::string> paths,
-                                                                Builder build, KeyStore* store,
+                                                                Builder build, KeyAdmin* admin,
                                                                 FileWatcher::Options options) {
-  std::unique_ptr<KeyReloader> reloader(new KeyReloader(std::move(build), store));
+  std::unique_ptr<KeyReloader> reloader(new KeyReloader(std::move(build), admin));
   KeyReloader* self = reloader.get();
   auto watcher = FileWatcher::Start(std::move(paths), options,
                                     [self](const std::vector<std::string>& changed) {
@@ -26,22 +26,20 @@ KeyReloader::~KeyReloader() { watcher_.reset(); }
 absl::StatusOr<TableDiff> KeyReloader::ReloadNow(absl::string_view trigger) {
   absl::MutexLock lock(&mu_);
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::shared_ptr<const IdentityTable>> next = build_();
+  absl::StatusOr<std::shared_ptr<IdentityTable>> next = build_();
   if (!next.ok()) {
     ++failures_;
     Log(LogLevel::kError, "key reload failed; the previous keys keep serving",
         {{"trigger", trigger}, {"error", next.status().message()}});
     return next.status();
   }
-  const std::shared_ptr<const IdentityTable> previous = store_->Snapshot();
-  const TableDiff diff =
-      previous != nullptr ? DiffTables(*previous, **next) : TableDiff{(*next)->size(), 0, 0};
   const size_t identities = (*next)->size();
-  store_->Publish(*std::move(next));
+  const TableDiff diff = admin_->PublishFileTable(*std::move(next));
   ++reloads_;
   Log(LogLevel::kInfo, "keys reloaded",
       {{"trigger", trigger},
        {"identities", absl::StrCat(identities)},
+       {"admin_changes", absl::StrCat(admin_->admin_changes())},
        {"added", absl::StrCat(diff.added)},
        {"changed", absl::StrCat(diff.changed)},
        {"removed", absl::StrCat(diff.removed)},

@@ -3,10 +3,12 @@
 // KeyReloader watches the files the keys came from (the configuration file, device export files
 // and key files) with a FileWatcher, which understands Kubernetes' atomic `..data` symlink swap
 // of mounted Secrets as well as plain replacement. On a change it rebuilds the whole table with
-// the builder it was given and publishes it as one new snapshot; in-flight requests keep the
-// snapshot they hold. A failed rebuild (a malformed file, a half-written key) logs the error and
-// keeps the previous keys serving. Each reload logs and counts identities added, changed and
-// removed. The set of files watched is fixed at start. Thread-safe.
+// the builder it was given and hands it to the KeyAdmin, which publishes it as one new snapshot
+// (re-applying or dropping the admin changes, carrying versions and retired keys forward);
+// in-flight requests keep the snapshot they hold. A failed rebuild (a malformed file, a
+// half-written key) logs the error and keeps the previous keys serving. Each reload logs and
+// counts identities added, changed and removed. The set of files watched is fixed at start.
+// Thread-safe.
 #ifndef SASMINT_SERVICE_RELOADER_H_
 #define SASMINT_SERVICE_RELOADER_H_
 
@@ -18,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "service/key_admin.h"
 #include "service/keystore/file_watcher.h"
 #include "service/keystore/key_store.h"
 
@@ -27,12 +30,12 @@ class KeyReloader {
  public:
   // Builder loads every key source from scratch and returns the new table, or the error that
   // should keep the current one.
-  using Builder = std::function<absl::StatusOr<std::shared_ptr<const IdentityTable>>()>;
+  using Builder = std::function<absl::StatusOr<std::shared_ptr<IdentityTable>>()>;
 
-  // Start watches `paths` and reloads into `store` (which must outlive the reloader). Errors are
-  // FileWatcher::Start's.
+  // Start watches `paths` and reloads through `admin` (which must outlive the reloader). Errors
+  // are FileWatcher::Start's.
   static absl::StatusOr<std::unique_ptr<KeyReloader>> Start(std::vector<std::string> paths,
-                                                            Builder build, KeyStore* store,
+                                                            Builder build, KeyAdmin* admin,
                                                             FileWatcher::Options options = {});
   ~KeyReloader();
 
@@ -44,10 +47,10 @@ class KeyReloader {
   uint64_t failures() const { return failures_.load(); }
 
  private:
-  KeyReloader(Builder build, KeyStore* store) : build_(std::move(build)), store_(store) {}
+  KeyReloader(Builder build, KeyAdmin* admin) : build_(std::move(build)), admin_(admin) {}
 
   const Builder build_;
-  KeyStore* const store_;
+  KeyAdmin* const admin_;
   absl::Mutex mu_;  // one reload at a time
   std::atomic<uint64_t> reloads_{0};
   std::atomic<uint64_t> failures_{0};

@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -13,6 +14,11 @@ namespace sasmint {
 absl::Status ValidateServerOptions(const ServerOptions& o) {
   if (absl::Status s = ValidateMintOptions(o.mint); !s.ok()) return s;
   if (o.listen_address.empty()) return absl::InvalidArgumentError("listen address is empty");
+  if (o.admin_listen_address == o.listen_address && !absl::EndsWith(o.listen_address, ":0")) {
+    return absl::InvalidArgumentError(
+        "admin listen address must differ from the listen address (leave it unset to serve "
+        "KeyAdmin on the main address)");
+  }
   if (o.max_message_bytes < 1024) {
     return absl::InvalidArgumentError("max_message_bytes must be at least 1024");
   }
@@ -30,24 +36,10 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
-                                                      const KeyStore* store, const Clock* clock) {
-  if (absl::Status s = ValidateServerOptions(options); !s.ok()) return s;
-  absl::StatusOr<BatchSigner> signer = BatchSigner::Best();
-  if (!signer.ok()) return signer.status();
-  std::unique_ptr<Server> server(new Server());
-  server->signer_description_ = signer->Describe();
-  server->token_service_ =
-      std::make_unique<TokenServiceImpl>(store, clock, options.mint, *signer, options.pool);
-  // KeyAdmin is registered so that it is discoverable; its methods answer UNIMPLEMENTED until the
-  // key store issue adds them.
-  server->key_admin_ = std::make_unique<v1::KeyAdmin::CallbackService>();
+namespace {
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+// ApplyLimits sets the message, stream and connection limits every listener of ours shares.
+void ApplyLimits(const ServerOptions& options, grpc::ServerBuilder& builder) {
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
@@ -65,12 +57,53 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                options.max_connection_age_grace_seconds * 1000);
   }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                      const KeyStore* store, const Clock* clock,
+                                                      KeyAdmin* admin) {
+  if (absl::Status s = ValidateServerOptions(options); !s.ok()) return s;
+  absl::StatusOr<BatchSigner> signer = BatchSigner::Best();
+  if (!signer.ok()) return signer.status();
+  std::unique_ptr<Server> server(new Server());
+  server->signer_description_ = signer->Describe();
+  server->token_service_ =
+      std::make_unique<TokenServiceImpl>(store, clock, options.mint, *signer, options.pool);
+  // Without a KeyAdmin the service is still registered (discoverable), answering UNIMPLEMENTED.
+  if (admin != nullptr) {
+    server->key_admin_ = std::make_unique<KeyAdminServiceImpl>(admin);
+  } else {
+    server->key_admin_ = std::make_unique<v1::KeyAdmin::CallbackService>();
+  }
+  const bool separate_admin = admin != nullptr && !options.admin_listen_address.empty();
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
+                           &server->port_);
+  ApplyLimits(options, builder);
   builder.RegisterService(server->token_service_.get());
-  builder.RegisterService(server->key_admin_.get());
+  if (!separate_admin) builder.RegisterService(server->key_admin_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address,
                                                " (address in use, not local, or malformed)"));
+  }
+  if (separate_admin) {
+    grpc::ServerBuilder admin_builder;
+    admin_builder.AddListeningPort(options.admin_listen_address, grpc::InsecureServerCredentials(),
+                                   &server->admin_port_);
+    ApplyLimits(options, admin_builder);
+    admin_builder.RegisterService(server->key_admin_.get());
+    server->admin_server_ = admin_builder.BuildAndStart();
+    if (server->admin_server_ == nullptr || server->admin_port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on admin address ",
+                                                 options.admin_listen_address,
+                                                 " (address in use, not local, or malformed)"));
+    }
   }
   server->SetServing(false);
   return server;
@@ -94,8 +127,14 @@ void Server::Shutdown(absl::Duration drain, absl::Duration grace) {
   SetServing(false);
   token_service_->StartDraining();
   if (drain > absl::ZeroDuration()) absl::SleepFor(drain);
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(absl::ToInt64Milliseconds(grace));
+  if (admin_server_ != nullptr) {
+    admin_server_->Shutdown(deadline);
+    admin_server_->Wait();
+    admin_server_.reset();
+  }
+  server_->Shutdown(deadline);
   server_->Wait();
   server_.reset();
 }

@@ -2,7 +2,10 @@
 //
 // Server::Start binds the listen address (port 0 picks a free port, reported by port()),
 // registers the services and the standard grpc.health.v1.Health service, and starts serving.
-// Health reports NOT_SERVING until SetServing(true) is called once keys are loaded. Thread-safe.
+// KeyAdmin is served on the main address, or, when admin_listen_address is set, only by a
+// second server on that address (so that a NetworkPolicy or a loopback bind can keep key
+// management away from the gateways). Health reports NOT_SERVING until SetServing(true) is
+// called once keys are loaded. Thread-safe.
 #ifndef SASMINT_SERVICE_SERVER_H_
 #define SASMINT_SERVICE_SERVER_H_
 
@@ -14,6 +17,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "service/clock.h"
+#include "service/key_admin.h"
+#include "service/key_admin_service.h"
 #include "service/keystore/key_store.h"
 #include "service/minter.h"
 #include "service/token_service.h"
@@ -22,6 +27,8 @@ namespace sasmint {
 
 struct ServerOptions {
   std::string listen_address = "127.0.0.1:50051";
+  // admin_listen_address, if set, serves KeyAdmin there and not on listen_address.
+  std::string admin_listen_address;
   MintOptions mint;
   // Limits. Debian's gRPC 1.51 predates fixes for several HTTP/2 flood attacks, so connections
   // are bounded in streams, ping rate and age.
@@ -44,13 +51,17 @@ class Server {
  public:
   // Start returns a running server, or UNAVAILABLE if the address cannot be bound,
   // INVALID_ARGUMENT for bad options or SASMINT_ISA value, FAILED_PRECONDITION if SASMINT_ISA
-  // names an ISA this CPU lacks. `store` and `clock` must outlive the server.
+  // names an ISA this CPU lacks. `store`, `clock` and `admin` must outlive the server; without
+  // `admin`, KeyAdmin answers UNIMPLEMENTED.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
-                                                       const KeyStore* store, const Clock* clock);
+                                                       const KeyStore* store, const Clock* clock,
+                                                       KeyAdmin* admin = nullptr);
   ~Server();
 
   // port returns the bound TCP port.
   int port() const { return port_; }
+  // admin_port returns the bound port of the separate admin address, or 0 if none.
+  int admin_port() const { return admin_port_; }
   // signer returns the BatchSigner's description (ISA and kernels), for logs.
   const std::string& signer() const { return signer_description_; }
 
@@ -69,7 +80,9 @@ class Server {
   std::unique_ptr<TokenServiceImpl> token_service_;
   std::unique_ptr<v1::KeyAdmin::CallbackService> key_admin_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> admin_server_;  // only with admin_listen_address
   int port_ = 0;
+  int admin_port_ = 0;
   std::string signer_description_;
 };
 

@@ -85,6 +85,81 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+absl::StatusOr<uint32_t> ToRight(v1::Right right) {
+  switch (right) {
+    case v1::RIGHT_UNSPECIFIED:
+      return 0;
+    case v1::RIGHT_DEVICE_CONNECT:
+      return kDeviceConnect;
+    case v1::RIGHT_SERVICE_CONNECT:
+      return kServiceConnect;
+    case v1::RIGHT_REGISTRY_READ:
+      return kRegistryRead;
+    case v1::RIGHT_REGISTRY_WRITE:
+      return kRegistryWrite;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown right value ", static_cast<int>(right)));
+  }
+}
+
+absl::StatusOr<VerifyTarget> ResolveVerifyTarget(const v1::VerifyTokenRequest& request,
+                                                 const VerifyOptions& options) {
+  const bool has_token = !request.token().empty();
+  const bool has_cert = !request.certificate_pem().empty();
+  if (has_token == has_cert) {
+    return absl::InvalidArgumentError(
+        "set exactly one of token and certificate_pem (with identity)");
+  }
+  VerifyTarget target;
+  if (has_token) {
+    target.token = InspectToken(request.token(), options);
+    target.scopes = target.token->scopes;
+    return target;
+  }
+  const v1::Identity& id = request.identity();
+  const TokenScope scope = id.module_id().empty()
+                               ? TokenScope::Device(id.hub(), id.device_id())
+                               : TokenScope::Module(id.hub(), id.device_id(), id.module_id());
+  if (absl::Status s = ValidateScope(scope); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a certificate check needs the identity it is for: ", s.message()));
+  }
+  absl::StatusOr<CertificateInfo> cert = InspectCertificatePem(request.certificate_pem());
+  if (!cert.ok()) return cert.status();
+  target.certificate = *std::move(cert);
+  target.scopes.push_back(scope);
+  return target;
+}
+
+void FillVerifyResponse(const VerifyReport& report, v1::VerifyTokenResponse* response) {
+  response->set_verdict(std::string(VerdictName(report.verdict)));
+  response->set_message(report.message);
+  for (const Finding& f : report.findings) {
+    v1::Finding* out = response->add_findings();
+    out->set_verdict(std::string(VerdictName(f.verdict)));
+    out->set_message(f.message);
+  }
+  for (const std::string& note : report.notes) response->add_notes(note);
+  if (report.matched_key) {
+    v1::MatchedKey* m = response->mutable_matched_key();
+    m->set_slot(ToProtoSlot(report.matched_key->slot));
+    m->set_version(report.matched_key->version);
+    m->set_retired(report.matched_key->retired);
+    m->set_retired_at(report.matched_key->retired_at);
+    m->set_owner(report.matched_key->owner);
+  }
+  if (report.expires_at) response->set_expires_at(*report.expires_at);
+  if (report.certificate) {
+    v1::CertificateSummary* c = response->mutable_certificate();
+    c->set_sha1_thumbprint(report.certificate->sha1_thumbprint);
+    c->set_sha256_thumbprint(report.certificate->sha256_thumbprint);
+    c->set_not_before(report.certificate->not_before);
+    c->set_not_after(report.certificate->not_after);
+    c->set_subject(report.certificate->subject);
+  }
+}
+
 absl::Status TokenServiceImpl::Admit() const {
   if (draining()) {
     return absl::UnavailableError("server is shutting down; retry on another replica");
@@ -108,6 +183,50 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContex
   absl::StatusOr<MintedToken> minted = MintOne(minter_, *table, *request, clock_->Now());
   if (minted.ok()) FillResponse(*minted, response);
   reactor->Finish(ToGrpcStatus(minted.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* TokenServiceImpl::VerifyToken(grpc::CallbackServerContext* context,
+                                                        const v1::VerifyTokenRequest* request,
+                                                        v1::VerifyTokenResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = Admit(); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  const std::shared_ptr<const IdentityTable> table = store_->Snapshot();
+  if (table == nullptr) {
+    reactor->Finish(ToGrpcStatus(NotReady()));
+    return reactor;
+  }
+  VerifyOptions options;
+  // The server's clock only: a client-supplied "now" would let a caller test a token at any time.
+  options.now = absl::ToUnixSeconds(clock_->Now());
+  options.max_lifetime_seconds = std::max<int64_t>(0, request->max_lifetime_seconds());
+  absl::StatusOr<uint32_t> right = ToRight(request->right());
+  if (!right.ok()) {
+    reactor->Finish(ToGrpcStatus(right.status()));
+    return reactor;
+  }
+  options.right = *right;
+  absl::StatusOr<VerifyTarget> target = ResolveVerifyTarget(*request, options);
+  if (!target.ok()) {
+    reactor->Finish(ToGrpcStatus(target.status()));
+    return reactor;
+  }
+  // AUTHORIZATION POINT. Verifying is authorized like minting (DESIGN.md §4): a caller that may
+  // not mint for a scope must not learn whether its keys or registry entry match. target->scopes
+  // holds every scope the verification below looks up (the token's reading by IoT Hub and the
+  // readings it may have meant, or the certificate's identity); nothing has been looked up yet.
+  // Check each one here and answer PERMISSION_DENIED before the lookup.
+  const VerifyKeys keys = VerifyKeys::Table(*table);
+  const VerifyReport report =
+      target->token
+          ? VerifyInspected(*target->token, options, keys)
+          : VerifyCertificate(*target->certificate, target->scopes.front(), options, keys);
+  FillVerifyResponse(report, response);
+  response->set_server_time(options.now);
+  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

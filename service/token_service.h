@@ -3,9 +3,10 @@
 // TokenServiceImpl translates sasmint.v1 protobuf requests into MintRequests, mints them with a
 // Minter against the KeyStore's current snapshot, and translates results back. It never blocks
 // inside a reactor: batches larger than a slice are minted on a WorkPool, one slice at a time,
-// round-robin with other batches, so one large caller cannot starve the others. VerifyToken answers
-// UNIMPLEMENTED until its issue lands. Thread-safe: gRPC calls it from many threads; it holds no
-// mutable state of its own.
+// round-robin with other batches, so one large caller cannot starve the others. VerifyToken
+// explains tokens and certificates with the Verifier (verifier.h) against the same snapshot, at the
+// server's clock. Thread-safe: gRPC calls it from many threads; it holds no mutable state of its
+// own.
 #ifndef SASMINT_SERVICE_TOKEN_SERVICE_H_
 #define SASMINT_SERVICE_TOKEN_SERVICE_H_
 
@@ -15,13 +16,17 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sasmint/v1/sasmint.grpc.pb.h"
+#include "service/cert_inspector.h"
 #include "service/clock.h"
 #include "service/keystore/key_store.h"
 #include "service/minter.h"
+#include "service/verifier.h"
 #include "service/work_pool.h"
 
 namespace sasmint {
@@ -35,6 +40,27 @@ absl::StatusOr<KeySlot> ToKeySlot(v1::KeySlot slot);
 
 // ToGrpcStatus converts an absl::Status to a grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// ToRight converts a protobuf right (0 when unspecified); INVALID_ARGUMENT for unknown values.
+absl::StatusOr<uint32_t> ToRight(v1::Right right);
+
+// VerifyTarget is a VerifyToken request taken apart before any key is looked up: the token with
+// its key-free checks done, or the certificate and its identity, and `scopes`, every scope whose
+// keys or registry entry the verification will read.
+struct VerifyTarget {
+  std::optional<InspectedToken> token;
+  std::optional<CertificateInfo> certificate;
+  std::vector<TokenScope> scopes;
+};
+
+// ResolveVerifyTarget takes a request apart; INVALID_ARGUMENT if it has neither or both of token
+// and certificate_pem, a bad right, a certificate without a valid identity, or an unparsable
+// certificate. Reads no keys.
+absl::StatusOr<VerifyTarget> ResolveVerifyTarget(const v1::VerifyTokenRequest& request,
+                                                 const VerifyOptions& options);
+
+// FillVerifyResponse writes a report into a response.
+void FillVerifyResponse(const VerifyReport& report, v1::VerifyTokenResponse* response);
 
 // BatchJob is a batch being minted: the snapshot and time it is minted against, and how far it
 // has got. Results are appended to `response` in request order.
@@ -101,6 +127,12 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   // server reading too (HTTP/2 flow control) and memory per stream stays bounded.
   grpc::ServerBidiReactor<v1::MintTokensRequest, v1::MintTokensResponse>* StreamTokens(
       grpc::CallbackServerContext* context) override;
+  // VerifyToken answers with a verdict, even for tokens IoT Hub would reject; the call fails only
+  // for a bad request (INVALID_ARGUMENT, see ResolveVerifyTarget) or before keys are loaded
+  // (UNAVAILABLE). It never returns key bytes or the expected signature.
+  grpc::ServerUnaryReactor* VerifyToken(grpc::CallbackServerContext* context,
+                                        const v1::VerifyTokenRequest* request,
+                                        v1::VerifyTokenResponse* response) override;
 
   // StartBatch admits a batch: INVALID_ARGUMENT if it exceeds the maximum size, UNAVAILABLE
   // before keys are loaded or while draining. Sets the response's batch_id.

@@ -37,30 +37,45 @@ absl::Status DecodeInto(absl::string_view text, absl::string_view what, uint8_t*
   size_t pad = 0;
   if (text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
   const size_t body = text.size() - pad;
+  // An error names the first bad character; found by a second pass, off the fast path.
+  const auto invalid = [&]() {
+    size_t i = 0;
+    while (i < body && kDecode[static_cast<uint8_t>(text[i])] >= 0) ++i;
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " is not valid base64: ",
+        text[i] == '=' ? "padding '=' before the end" : "invalid character", " at offset ", i));
+  };
+  // Whole quads (four characters, three bytes) at a time: invalid characters decode to -1, so
+  // OR-ing the four values shows any of them at once, with one branch per quad (loading a fleet
+  // decodes two keys per identity).
+  const auto at = [&text](size_t i) { return kDecode[static_cast<uint8_t>(text[i])]; };
+  const size_t whole = pad == 0 ? body : body - (4 - pad);
   size_t n = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < body; ++i) {
-    const int8_t v = kDecode[static_cast<uint8_t>(text[i])];
-    if (v < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " is not valid base64: ",
-          text[i] == '=' ? "padding '=' before the end" : "invalid character", " at offset ", i));
-    }
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[n++] = static_cast<uint8_t>(acc >> bits);
-    }
+  for (size_t i = 0; i < whole; i += 4) {
+    const int8_t a = at(i), b = at(i + 1), c = at(i + 2), d = at(i + 3);
+    if ((a | b | c | d) < 0) return invalid();
+    const uint32_t v = static_cast<uint32_t>(a) << 18 | static_cast<uint32_t>(b) << 12 |
+                       static_cast<uint32_t>(c) << 6 | static_cast<uint32_t>(d);
+    out[n] = static_cast<uint8_t>(v >> 16);
+    out[n + 1] = static_cast<uint8_t>(v >> 8);
+    out[n + 2] = static_cast<uint8_t>(v);
+    n += 3;
   }
-  // Canonical form: the bits left over after the last whole byte must be zero (RFC 4648 §3.5),
-  // so each key has exactly one accepted spelling.
-  if ((acc & ((1u << bits) - 1)) != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is not canonical base64: non-zero bits before the padding"));
+  if (pad != 0) {
+    // The last quad: two characters (one byte, four spare bits) or three (two bytes, two).
+    const int8_t a = at(whole), b = at(whole + 1), c = pad == 1 ? at(whole + 2) : 0;
+    if ((a | b | c) < 0) return invalid();
+    const uint32_t v = static_cast<uint32_t>(a) << 18 | static_cast<uint32_t>(b) << 12 |
+                       static_cast<uint32_t>(c) << 6;
+    // Canonical form: the bits left over after the last whole byte must be zero (RFC 4648
+    // §3.5), so each key has exactly one accepted spelling.
+    if ((pad == 2 ? (v & 0xffff) : (v & 0xff)) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " is not canonical base64: non-zero bits before the padding"));
+    }
+    out[n++] = static_cast<uint8_t>(v >> 16);
+    if (pad == 1) out[n++] = static_cast<uint8_t>(v >> 8);
   }
-  acc = 0;
   *out_len = n;
   return absl::OkStatus();
 }

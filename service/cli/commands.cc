@@ -27,6 +27,7 @@
 #include "service/log.h"
 #include "service/reloader.h"
 #include "service/server.h"
+#include "service/verifier.h"
 #include "signer/encoding.h"
 #include "signer/sas_token.h"
 
@@ -37,14 +38,20 @@ constexpr char kUsage[] =
     "usage: sasmint <command> [flags]\n"
     "commands:\n"
     "  serve       [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]\n"
-    "              [--port-file FILE]\n"
+    "              [--port-file FILE] [--admin-listen ADDR]\n"
     "  serve       --check-config FILE\n"
     "  token       --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])\n"
     "              --key B64 (--expiry UNIX | --ttl S) [--json]\n"
     "  token       --id-scope SCOPE --registration ID --key B64 (--expiry UNIX | --ttl S)\n"
     "  derive-key  --group-key B64 --registration ID\n"
     "  mint        --server ADDR --hub HOST --device ID [--module ID] [--ttl S]\n"
-    "              [--key-slot primary|secondary] [--timeout S] [--json]\n";
+    "              [--key-slot primary|secondary] [--timeout S] [--json]\n"
+    "  verify      TOKEN (--key B64 [--secondary-key B64] | --server ADDR) [--hub HOST]\n"
+    "              [--device ID [--module ID]] [--right R] [--now UNIX] [--max-lifetime S]\n"
+    "              [--timeout S] [--json]      (TOKEN '-' reads it from stdin)\n"
+    "  verify      --cert FILE --hub HOST --device ID [--module ID] (--server ADDR |\n"
+    "              --primary-thumbprint X [--secondary-thumbprint Y]) [--now UNIX] [--json]\n"
+    "              exit 0: IoT Hub would accept; 1: it would reject; 2: usage or I/O error\n";
 
 int Fail(absl::string_view command, int code, absl::string_view message) {
   std::cerr << "sasmint " << command << ": " << message << std::endl;
@@ -274,6 +281,316 @@ int RunMint(const std::vector<std::string>& args) {
 
 namespace {
 
+// kExitRejected is `verify`'s exit code for a token or certificate IoT Hub would refuse: a
+// verdict, not an error, so scripts can tell it from bad usage (2).
+constexpr int kExitRejected = 1;
+
+absl::string_view SlotText(KeySlot slot) {
+  return slot == KeySlot::kSecondary ? "secondary" : "primary";
+}
+
+void PrintReport(const VerifyReport& report, std::optional<int64_t> now, bool json) {
+  if (json) {
+    std::string out =
+        absl::StrCat("{\"verdict\":\"", VerdictName(report.verdict), "\",\"message\":\"",
+                     JsonEscape(report.message), "\",\"findings\":[");
+    for (size_t i = 0; i < report.findings.size(); ++i) {
+      absl::StrAppend(&out, i == 0 ? "" : ",", "{\"verdict\":\"",
+                      VerdictName(report.findings[i].verdict), "\",\"message\":\"",
+                      JsonEscape(report.findings[i].message), "\"}");
+    }
+    out.append("],\"notes\":[");
+    for (size_t i = 0; i < report.notes.size(); ++i) {
+      absl::StrAppend(&out, i == 0 ? "" : ",", "\"", JsonEscape(report.notes[i]), "\"");
+    }
+    out.append("]");
+    if (report.matched_key) {
+      const MatchedKey& m = *report.matched_key;
+      absl::StrAppend(&out, ",\"matched_key\":{\"slot\":\"", SlotText(m.slot),
+                      "\",\"version\":", m.version, ",\"retired\":", m.retired ? "true" : "false",
+                      ",\"retired_at\":", m.retired_at, ",\"owner\":\"", JsonEscape(m.owner),
+                      "\"}");
+    }
+    if (report.expires_at) absl::StrAppend(&out, ",\"expires_at\":", *report.expires_at);
+    if (now) absl::StrAppend(&out, ",\"now\":", *now);
+    if (report.certificate) {
+      const CertificateInfo& c = *report.certificate;
+      absl::StrAppend(&out, ",\"certificate\":{\"sha1_thumbprint\":\"", c.sha1_thumbprint,
+                      "\",\"sha256_thumbprint\":\"", c.sha256_thumbprint,
+                      "\",\"not_before\":", c.not_before, ",\"not_after\":", c.not_after,
+                      ",\"subject\":\"", JsonEscape(c.subject), "\"}");
+    }
+    out.append("}");
+    std::cout << out << std::endl;
+    return;
+  }
+  std::cout << "verdict: " << VerdictName(report.verdict) << "\n"
+            << "message: " << report.message << "\n";
+  if (report.findings.empty()) {
+    std::cout << "findings: none\n";
+  } else {
+    std::cout << "findings:\n";
+    for (const Finding& f : report.findings) {
+      std::cout << "  " << VerdictName(f.verdict) << ": " << f.message << "\n";
+    }
+  }
+  if (!report.notes.empty()) {
+    std::cout << "notes:\n";
+    for (const std::string& note : report.notes) std::cout << "  " << note << "\n";
+  }
+  if (report.certificate) {
+    const CertificateInfo& c = *report.certificate;
+    const auto time = [](int64_t t) {
+      return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t), absl::UTCTimeZone());
+    };
+    std::cout << "certificate:\n"
+              << "  subject: " << c.subject << "\n"
+              << "  SHA-1 thumbprint: " << c.sha1_thumbprint << "\n"
+              << "  SHA-256 thumbprint: " << c.sha256_thumbprint << "\n"
+              << "  valid from " << time(c.not_before) << " until " << time(c.not_after) << "\n";
+  }
+  std::cout << std::flush;
+}
+
+// ReportFromResponse turns the server's answer back into a report, for printing.
+VerifyReport ReportFromResponse(const v1::VerifyTokenResponse& response) {
+  VerifyReport report;
+  report.verdict = ParseVerdict(response.verdict()).value_or(Verdict::kMalformed);
+  report.message = response.message();
+  for (const v1::Finding& f : response.findings()) {
+    report.findings.push_back(
+        Finding{ParseVerdict(f.verdict()).value_or(Verdict::kMalformed), f.message()});
+  }
+  report.notes.assign(response.notes().begin(), response.notes().end());
+  if (response.has_matched_key()) {
+    const v1::MatchedKey& m = response.matched_key();
+    report.matched_key =
+        MatchedKey{m.slot() == v1::KEY_SLOT_SECONDARY ? KeySlot::kSecondary : KeySlot::kPrimary,
+                   m.version(), m.retired(), m.retired_at(), m.owner()};
+  }
+  if (response.expires_at() != 0) report.expires_at = response.expires_at();
+  if (response.has_certificate()) {
+    const v1::CertificateSummary& c = response.certificate();
+    report.certificate = CertificateInfo{c.sha1_thumbprint(), c.sha256_thumbprint(), c.not_before(),
+                                         c.not_after(), c.subject()};
+  }
+  return report;
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  return text;
+}
+
+// TokenFromArgs returns the token: one argument, the two halves of an unquoted token
+// ("SharedAccessSignature" "sr=..."), or '-' for a line on stdin (a token on the command line
+// is visible to other local users in the process list).
+absl::StatusOr<std::string> TokenFromArgs(const std::vector<std::string>& positional) {
+  if (positional.size() == 2 && absl::EqualsIgnoreCase(positional[0], "SharedAccessSignature")) {
+    return absl::StrCat(positional[0], " ", positional[1]);
+  }
+  if (positional.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", positional[1], "' (quote the token)"));
+  }
+  if (positional.empty()) {
+    return absl::InvalidArgumentError("missing TOKEN (or --cert FILE); '-' reads it from stdin");
+  }
+  if (positional[0] != "-") return positional[0];
+  std::string line;
+  if (!std::getline(std::cin, line)) return absl::InvalidArgumentError("no token on stdin");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+}  // namespace
+
+int RunVerify(const std::vector<std::string>& args) {
+  constexpr absl::string_view kCmd = "verify";
+  auto flags = Flags::Parse(
+      args,
+      {"key", "secondary-key", "server", "hub", "device", "module", "right", "now", "max-lifetime",
+       "cert", "primary-thumbprint", "secondary-thumbprint", "timeout"},
+      {"json"});
+  if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
+  const auto server = flags->Get("server");
+  const auto cert_path = flags->Get("cert");
+  const auto hub = flags->Get("hub");
+  const auto device = flags->Get("device");
+  const auto module = flags->Get("module");
+  const bool json = flags->Has("json");
+  if (module && !device) return Fail(kCmd, kExitUsage, "--module needs --device");
+  if (server && flags->Has("now")) {
+    return Fail(kCmd, kExitUsage,
+                "--now is for offline checks; the server judges at its own clock");
+  }
+  const auto conflicts = [&](std::initializer_list<absl::string_view> names,
+                             absl::string_view why) -> std::optional<int> {
+    for (absl::string_view name : names) {
+      if (flags->Has(name)) return Fail(kCmd, kExitUsage, absl::StrCat("--", name, " ", why));
+    }
+    return std::nullopt;
+  };
+  VerifyOptions options;
+  options.now = absl::ToUnixSeconds(absl::Now());
+  if (const auto now = flags->Get("now")) {
+    auto v = ParseInt("now", *now, 0, kMaxExpiry);
+    if (!v.ok()) return FailStatus(kCmd, kExitUsage, v.status());
+    options.now = *v;
+  }
+  int64_t timeout_s = 10;
+  if (const auto t = flags->Get("timeout")) {
+    auto v = ParseInt("timeout", *t, 1, 3600);
+    if (!v.ok()) return FailStatus(kCmd, kExitUsage, v.status());
+    timeout_s = *v;
+  }
+  v1::VerifyTokenRequest request;
+  std::optional<VerifyReport> local;
+  OfflineKeys offline;
+
+  if (cert_path) {
+    if (!flags->positional().empty()) {
+      return Fail(kCmd, kExitUsage, "give a TOKEN or --cert FILE, not both");
+    }
+    if (auto bad = conflicts({"key", "secondary-key", "right", "max-lifetime"},
+                             "goes with a token, not --cert")) {
+      return *bad;
+    }
+    if (!hub || !device) {
+      return Fail(kCmd, kExitUsage, "--cert needs --hub HOST and --device ID (the identity)");
+    }
+    const TokenScope scope =
+        module ? TokenScope::Module(*hub, *device, *module) : TokenScope::Device(*hub, *device);
+    if (absl::Status s = ValidateScope(scope); !s.ok()) return FailStatus(kCmd, kExitUsage, s);
+    auto pem = ReadWholeFile(*cert_path);
+    if (!pem.ok()) return FailStatus(kCmd, kExitUsage, pem.status());
+    if (server) {
+      if (auto bad = conflicts({"primary-thumbprint", "secondary-thumbprint"},
+                               "is for offline checks; with --server the registered thumbprints "
+                               "come from the server")) {
+        return *bad;
+      }
+      request.set_certificate_pem(*pem);
+      request.mutable_identity()->set_hub(*hub);
+      request.mutable_identity()->set_device_id(*device);
+      request.mutable_identity()->set_module_id(module.value_or(""));
+    } else {
+      const auto primary = flags->Get("primary-thumbprint");
+      if (!primary) {
+        return Fail(kCmd, kExitUsage,
+                    "--cert needs --server ADDR or --primary-thumbprint X (the registered one)");
+      }
+      offline.primary_thumbprint = *primary;
+      offline.secondary_thumbprint = flags->Get("secondary-thumbprint").value_or("");
+      auto info = InspectCertificatePem(*pem);
+      if (!info.ok()) {
+        return Fail(kCmd, kExitUsage, absl::StrCat(*cert_path, ": ", info.status().message()));
+      }
+      local = VerifyCertificate(*info, scope, options, VerifyKeys::Offline(offline));
+    }
+  } else {
+    auto token = TokenFromArgs(flags->positional());
+    if (!token.ok()) return FailStatus(kCmd, kExitUsage, token.status());
+    if (auto bad = conflicts({"primary-thumbprint", "secondary-thumbprint"}, "goes with --cert")) {
+      return *bad;
+    }
+    if (const auto right = flags->Get("right")) {
+      auto parsed = ParseRight(*right);
+      if (!parsed.ok()) {
+        return Fail(kCmd, kExitUsage,
+                    "--right must be DeviceConnect, ServiceConnect, RegistryRead or RegistryWrite");
+      }
+      options.right = *parsed;
+    }
+    if (const auto max = flags->Get("max-lifetime")) {
+      auto v = ParseInt("max-lifetime", *max, 1, kMaxExpiry);
+      if (!v.ok()) return FailStatus(kCmd, kExitUsage, v.status());
+      options.max_lifetime_seconds = *v;
+    }
+    const auto key_text = flags->Get("key");
+    if (server && key_text) {
+      return Fail(kCmd, kExitUsage, "give --key B64 (offline) or --server ADDR, not both");
+    }
+    if (!server && !key_text) {
+      return Fail(kCmd, kExitUsage,
+                  "give --key B64 (offline) or --server ADDR (the server's keys)");
+    }
+    if (server) {
+      if (auto bad = conflicts({"secondary-key", "hub", "device", "module"},
+                               "is for offline checks; the server takes the audience and keys "
+                               "from its key store")) {
+        return *bad;
+      }
+      request.set_token(*token);
+      request.set_max_lifetime_seconds(options.max_lifetime_seconds);
+      switch (options.right) {
+        case kDeviceConnect:
+          request.set_right(v1::RIGHT_DEVICE_CONNECT);
+          break;
+        case kServiceConnect:
+          request.set_right(v1::RIGHT_SERVICE_CONNECT);
+          break;
+        case kRegistryRead:
+          request.set_right(v1::RIGHT_REGISTRY_READ);
+          break;
+        case kRegistryWrite:
+          request.set_right(v1::RIGHT_REGISTRY_WRITE);
+          break;
+        default:
+          break;
+      }
+    } else {
+      for (const auto& [flag, slot] :
+           {std::pair<absl::string_view, std::optional<HmacKey>*>{"key", &offline.primary},
+            {"secondary-key", &offline.secondary}}) {
+        const auto text = flags->Get(flag);
+        if (!text) continue;
+        const std::string what = absl::StrCat("--", flag);
+        auto key = DecodeBase64Key(*text, what);
+        if (!key.ok()) return FailStatus(kCmd, kExitUsage, key.status());
+        if (absl::Status s = ValidateKeyLength(*key, what); !s.ok()) {
+          return FailStatus(kCmd, kExitUsage, s);
+        }
+        *slot = HmacKey::FromSecret(*key);
+      }
+      if (hub) {
+        if (absl::Status s = ValidateHubHost(*hub); !s.ok()) return FailStatus(kCmd, kExitUsage, s);
+        offline.hub = *hub;
+      }
+      offline.device_id = device.value_or("");
+      offline.module_id = module.value_or("");
+      local = Verify(*token, options, VerifyKeys::Offline(offline));
+    }
+  }
+
+  if (local) {
+    PrintReport(*local, options.now, json);
+    return local->valid() ? kExitOk : kExitRejected;
+  }
+  auto channel = grpc::CreateChannel(*server, grpc::InsecureChannelCredentials());
+  auto stub = v1::TokenService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  context.set_wait_for_ready(true);
+  v1::VerifyTokenResponse response;
+  const grpc::Status status = stub->VerifyToken(&context, request, &response);
+  if (!status.ok()) {
+    const std::string name =
+        absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+    // No verdict came back: an error, not a rejection.
+    return Fail(kCmd, kExitUsage,
+                absl::StrCat(name.empty() ? "UNKNOWN" : name, ": ", status.error_message()));
+  }
+  const VerifyReport report = ReportFromResponse(response);
+  PrintReport(report, response.server_time(), json);
+  return report.valid() ? kExitOk : kExitRejected;
+}
+
+namespace {
+
 // ServeConfigFromFlags builds the configuration: the --config file if given, then the flags
 // that override it (--listen; --hub/--devices add a hub or replace its device files).
 absl::StatusOr<ServiceConfig> ServeConfigFromFlags(const Flags& flags) {
@@ -284,6 +601,7 @@ absl::StatusOr<ServiceConfig> ServeConfigFromFlags(const Flags& flags) {
     config = *std::move(loaded);
   }
   if (const auto listen = flags.Get("listen")) config.server.listen_address = *listen;
+  if (const auto admin = flags.Get("admin-listen")) config.server.admin_listen_address = *admin;
   const auto hub = flags.Get("hub");
   const auto devices = flags.Get("devices");
   if (hub.has_value() != devices.has_value()) {
@@ -322,7 +640,8 @@ int RunServe(const std::vector<std::string>& args) {
   constexpr absl::string_view kCmd = "serve";
   const sigset_t signals = BlockShutdownSignals();
   auto flags = Flags::Parse(
-      args, {"listen", "hub", "devices", "config", "check-config", "port-file"}, {"demo"});
+      args, {"listen", "hub", "devices", "config", "check-config", "port-file", "admin-listen"},
+      {"demo"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
     return Fail(kCmd, kExitUsage,
@@ -359,8 +678,11 @@ int RunServe(const std::vector<std::string>& args) {
                   "--demo serves its own hub: drop --config, --hub and --devices");
     }
     if (const auto listen = flags->Get("listen")) config.server.listen_address = *listen;
+    if (const auto admin = flags->Get("admin-listen")) config.server.admin_listen_address = *admin;
     // The demo's keys are throwaway but real: never expose them beyond this machine.
-    if (!IsLoopbackAddress(config.server.listen_address)) {
+    if (!IsLoopbackAddress(config.server.listen_address) ||
+        (!config.server.admin_listen_address.empty() &&
+         !IsLoopbackAddress(config.server.admin_listen_address))) {
       return Fail(kCmd, kExitUsage, "--demo listens on loopback only (e.g. 127.0.0.1:50051)");
     }
     auto demo_table = MakeDemoTable();
@@ -383,10 +705,15 @@ int RunServe(const std::vector<std::string>& args) {
   }
 
   KeyStore store;
-  auto server = Server::Start(config.server, &store, &Clock::Real());
+  // KeyAdmin publishes every table: the files' and the KeyAdmin API's changes over them.
+  KeyAdmin admin(&store, &Clock::Real(), config.admin);
+  auto server = Server::Start(config.server, &store, &Clock::Real(), &admin);
   if (!server.ok()) return FailStatus(kCmd, kExitFailure, server.status());
   const std::string summary = TableSummary(*table);
-  store.Publish(std::move(table));
+  if (absl::Status s = admin.Start(std::move(table)); !s.ok()) {
+    return FailStatus(kCmd, kExitFailure, s);
+  }
+  admin.StartPruning(absl::Minutes(1));
   (*server)->SetServing(true);
   const std::string port = absl::StrCat((*server)->port());
   if (const auto port_file = flags->Get("port-file")) {
@@ -403,6 +730,10 @@ int RunServe(const std::vector<std::string>& args) {
        {"hubs", demo ? std::string(kDemoHub) : absl::StrJoin(hubs, ",")},
        {"keys", summary},
        {"signer", (*server)->signer()},
+       {"admin", (*server)->admin_port() == 0
+                     ? std::string("on the main listener")
+                     : absl::StrCat(config.server.admin_listen_address, " (port ",
+                                    (*server)->admin_port(), ")")},
        {"mode", demo                    ? "demo"
                 : config.source.empty() ? "flags"
                                         : "config"}});
@@ -418,12 +749,12 @@ int RunServe(const std::vector<std::string>& args) {
     const Flags reload_flags = *flags;
     auto started = KeyReloader::Start(
         config.watched_files,
-        [reload_flags]() -> absl::StatusOr<std::shared_ptr<const IdentityTable>> {
+        [reload_flags]() -> absl::StatusOr<std::shared_ptr<IdentityTable>> {
           auto next = ServeConfigFromFlags(reload_flags);
           if (!next.ok()) return next.status();
           return BuildIdentityTable(*next);
         },
-        &store);
+        &admin);
     if (!started.ok()) {
       Log(LogLevel::kWarning, "hot reload is off: cannot watch the key files",
           {{"error", started.status().message()}});
@@ -454,6 +785,7 @@ int Main(int argc, char** argv) {
   if (command == "token") return RunToken(args);
   if (command == "derive-key") return RunDeriveKey(args);
   if (command == "mint") return RunMint(args);
+  if (command == "verify") return RunVerify(args);
   if (command == "serve") return RunServe(args);
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
@@ -461,7 +793,7 @@ int Main(int argc, char** argv) {
   }
   std::cerr << "sasmint: unknown command '" << command
             << "' (commands: serve, token, derive-key, "
-               "mint; 'sasmint help' for flags)\n";
+               "mint, verify; 'sasmint help' for flags)\n";
   return kExitUsage;
 }
 

@@ -1,17 +1,23 @@
 // commands.h: the subcommands of the `sasmint` binary (contract: DESIGN.md §5).
 //
 //   sasmint serve   [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]
-//                   [--port-file FILE]
+//                   [--port-file FILE] [--admin-listen ADDR]
 //   sasmint serve   --check-config FILE
 //   sasmint token   --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])
 //                   --key B64 (--expiry UNIX | --ttl S) [--json]
 //   sasmint token   --id-scope SCOPE --registration ID --key B64 (--expiry UNIX | --ttl S)
 //   sasmint derive-key --group-key B64 --registration ID
 //   sasmint mint    --server ADDR --hub HOST --device ID [--module ID] [--ttl S] [--json]
+//   sasmint verify  TOKEN (--key B64 [--secondary-key B64] | --server ADDR) [--hub HOST]
+//                   [--device ID [--module ID]] [--right R] [--now UNIX] [--max-lifetime S]
+//                   [--json]
+//   sasmint verify  --cert FILE --hub HOST --device ID [--module ID] (--server ADDR |
+//                   --primary-thumbprint X [--secondary-thumbprint Y]) [--now UNIX] [--json]
 //
 // Each Run* function takes the arguments after the subcommand and returns the process exit
 // code: 0 success, 1 a runtime failure (server unreachable, RPC error, load failure), 2 bad
-// usage or input. Output goes to stdout; errors are one line on stderr.
+// usage or input. `verify` differs: 0 IoT Hub would accept, 1 it would reject, 2 usage, I/O or
+// RPC errors (no verdict). Output goes to stdout; errors are one line on stderr.
 #ifndef SASMINT_SERVICE_CLI_COMMANDS_H_
 #define SASMINT_SERVICE_CLI_COMMANDS_H_
 
@@ -27,6 +33,7 @@ inline constexpr int kExitUsage = 2;
 int RunToken(const std::vector<std::string>& args);
 int RunDeriveKey(const std::vector<std::string>& args);
 int RunMint(const std::vector<std::string>& args);
+int RunVerify(const std::vector<std::string>& args);
 // RunServe blocks SIGINT and SIGTERM before starting any thread, serves until one arrives, then
 // shuts down gracefully and returns 0.
 int RunServe(const std::vector<std::string>& args);

@@ -24,6 +24,9 @@ struct ExportLoadOptions {
   // lenient skips malformed lines (bad JSON, bad IDs or keys, duplicates) instead of failing
   // the load; they are counted in ExportLoadStats.
   bool lenient = false;
+  // read_window_bytes is how much of a file is read and parsed at a time (whole lines; a longer
+  // line grows the window). Tests make it small to put line breaks at every offset.
+  size_t read_window_bytes = size_t{16} << 20;
 };
 
 struct ExportLoadStats {

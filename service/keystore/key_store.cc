@@ -1,11 +1,14 @@
 #include "service/keystore/key_store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "service/keystore/internal/identity_index.h"
+#include "service/keystore/retired_keys.h"
 
 namespace sasmint {
 namespace {
@@ -22,23 +25,42 @@ uint64_t Mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// Mum folds the 128-bit product of a and b to 64 bits: one multiply mixes 16 input bytes.
+uint64_t Mum(uint64_t a, uint64_t b) {
+  const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+}
+
+uint64_t Load64(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
 }  // namespace
 
 uint64_t StableHash(absl::string_view text) {
-  // Eight bytes at a time through the splitmix64 finalizer: cheap, well mixed, and defined as
-  // little-endian words, so it never changes with the build (and is the same on x86-64 and
-  // arm64, the targets; a big-endian port must byte-swap the loads).
+  // Sixteen bytes per 64x64->128-bit multiply (the wyhash construction), then the splitmix64
+  // finalizer so that every output bit (shard, slot, tag, renew-after jitter) depends on every
+  // input bit. Words are little-endian loads, so the value never changes with the build and is
+  // the same on x86-64 and arm64 (a big-endian port must byte-swap the loads). A lookup hashes
+  // about 45 bytes: this costs a third of a word-at-a-time splitmix chain.
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "StableHash assumes little-endian");
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ text.size();
-  size_t i = 0;
-  for (; i + 8 <= text.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, text.data() + i, 8);
-    h = Mix(h ^ w);
+  constexpr uint64_t kSeed0 = 0xa0761d6478bd642full;
+  constexpr uint64_t kSeed1 = 0xe7037ed1a0b428dbull;
+  const char* p = text.data();
+  size_t n = text.size();
+  uint64_t h = kSeed0 ^ Mum(n ^ kSeed1, kSeed0);
+  for (; n > 16; n -= 16, p += 16) h = Mum(Load64(p) ^ kSeed1, Load64(p + 8) ^ h);
+  // The last 1 to 16 bytes (none for empty text) as two words, zero-padded.
+  uint64_t a = 0, b = 0;
+  if (n > 8) {
+    a = Load64(p);
+    std::memcpy(&b, p + 8, n - 8);
+  } else if (n > 0) {
+    std::memcpy(&a, p, n);
   }
-  uint64_t tail = 0;
-  if (i < text.size()) std::memcpy(&tail, text.data() + i, text.size() - i);
-  return Mix(h ^ tail ^ 0xff);
+  return Mix(Mum(a ^ kSeed1, b ^ h) ^ text.size());
 }
 
 IdentityTable::IdentityTable() : identities_(std::make_unique<internal::IdentityIndex>()) {}
@@ -62,6 +84,9 @@ int IdentityTable::HubIndex(absl::string_view hub) const {
 absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_id,
                                 absl::string_view module_id, const IdentityKeys& keys) {
   int hub_index = HubIndex(hub);
+  if (hub_index < 0 && base_ != nullptr) {
+    return absl::NotFoundError(absl::StrCat("hub ", hub, " is not served"));
+  }
   if (hub_index < 0) {
     if (hub_names_.size() >= 255) {
       return absl::ResourceExhaustedError("a table serves at most 255 hubs");
@@ -92,12 +117,73 @@ absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_
     return absl::AlreadyExistsError(
         absl::StrCat("duplicate identity ", hub, "/devices/", device_id,
                      module_id.empty() ? "" : absl::StrCat("/modules/", module_id),
-                     " (first defined at ", earlier.source(), ")"));
+                     " (first defined at ", earlier ? earlier.source() : "a tombstone", ")"));
   }
   if (extra) {
     extras_[id] = Extra{keys.auth_type, keys.primary_thumbprint, keys.secondary_thumbprint};
   }
+  if (base_ != nullptr) {
+    ++overlay_live_;
+    if (base_->Find(hub, device_id, module_id, record.hash)) ++overlay_shadowed_;
+  }
   return absl::OkStatus();
+}
+
+std::shared_ptr<IdentityTable> IdentityTable::LayerOver(std::shared_ptr<const IdentityTable> base) {
+  if (base == nullptr || base->base_ != nullptr) {
+    // One level only: Find's cost must stay bounded. A broken invariant, not bad input.
+    std::abort();
+  }
+  auto table = std::make_shared<IdentityTable>();
+  table->hub_names_ = base->hub_names_;  // same indexes: one HubIndex serves both layers
+  table->source_files_ = {"admin"};
+  table->meta_ = base.get();
+  table->retired_ = base->retired_;
+  table->base_ = std::move(base);
+  return table;
+}
+
+absl::Status IdentityTable::Hide(absl::string_view hub, absl::string_view device_id,
+                                 absl::string_view module_id) {
+  if (base_ == nullptr) return absl::FailedPreconditionError("only an overlay hides identities");
+  const int hub_index = HubIndex(hub);
+  if (hub_index < 0) return absl::NotFoundError(absl::StrCat("hub ", hub, " is not served"));
+  internal::Record record(EmptyKey(), EmptyKey());
+  record.hash = internal::IdentityHash(hub, device_id, module_id);
+  record.hub = static_cast<uint8_t>(hub_index);
+  record.flags = internal::Record::kHidden;
+  uint32_t id = 0;
+  if (!identities_->Insert(record, device_id, module_id, &id)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("identity ", device_id, " is already in the overlay"));
+  }
+  if (base_->Find(hub, device_id, module_id, record.hash)) ++overlay_shadowed_;
+  return absl::OkStatus();
+}
+
+void IdentityTable::ForEachOwnEntry(
+    const std::function<void(const IdentityRef&, bool hidden)>& fn) const {
+  identities_->ForEach([&](uint32_t id) {
+    fn(IdentityRef(this, id), (identities_->record(id).flags & internal::Record::kHidden) != 0);
+  });
+}
+
+bool IdentityTable::Shadows(absl::string_view hub, absl::string_view device_id,
+                            absl::string_view module_id, uint64_t hash) const {
+  const int hub_index = HubIndex(hub);
+  return hub_index >= 0 &&
+         identities_->Find(hash, static_cast<uint8_t>(hub_index), device_id, module_id) >= 0;
+}
+
+size_t IdentityTable::own_entries() const { return identities_->size(); }
+
+void IdentityTable::SetVersion(const IdentityRef& identity, uint32_t version) {
+  if (identity.table_ != this) std::abort();  // a ref into another table: a caller's bug
+  identities_->mutable_record(identity.id_).version = version;
+}
+
+void IdentityTable::SetRetiredKeys(std::shared_ptr<const RetiredKeyIndex> retired) {
+  retired_ = std::move(retired);
 }
 
 void IdentityTable::Compact() { identities_->Compact(); }
@@ -113,7 +199,23 @@ IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_
   const int hub_index = HubIndex(hub);
   if (hub_index < 0) return IdentityRef();
   const int64_t id = identities_->Find(hash, static_cast<uint8_t>(hub_index), device_id, module_id);
+  if (ABSL_PREDICT_FALSE(base_ != nullptr)) {
+    return FindLayered(id, static_cast<uint8_t>(hub_index), device_id, module_id, hash);
+  }
   return id < 0 ? IdentityRef() : IdentityRef(this, static_cast<uint32_t>(id));
+}
+
+IdentityRef IdentityTable::FindLayered(int64_t id, uint8_t hub_index, absl::string_view device_id,
+                                       absl::string_view module_id, uint64_t hash) const {
+  if (id >= 0) {
+    if (identities_->record(static_cast<uint32_t>(id)).flags & internal::Record::kHidden) {
+      return IdentityRef();
+    }
+    return IdentityRef(this, static_cast<uint32_t>(id));
+  }
+  // hub_names_ is a copy of the base's: the same hub index.
+  const int64_t base_id = base_->identities_->Find(hash, hub_index, device_id, module_id);
+  return base_id < 0 ? IdentityRef() : IdentityRef(base_.get(), static_cast<uint32_t>(base_id));
 }
 
 uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view device_id,
@@ -121,19 +223,119 @@ uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view de
   return internal::IdentityHash(hub, device_id, module_id);
 }
 
-void IdentityTable::PrefetchIdentity(uint64_t hash) const { identities_->Prefetch(hash); }
-
-absl::Span<const RetiredKey> IdentityTable::RetiredKeys(const IdentityRef& identity) const {
-  // Rotation history is not recorded yet (issue 5): no identity has retired keys.
-  (void)identity;
-  return {};
+void IdentityTable::PrefetchIdentity(uint64_t hash) const {
+  if (ABSL_PREDICT_FALSE(base_ != nullptr)) base_->identities_->Prefetch(hash);
+  identities_->Prefetch(hash);
 }
 
-size_t IdentityTable::size() const { return identities_->size(); }
-size_t IdentityTable::IdentityMemoryBytes() const { return identities_->MemoryBytes(); }
+absl::Span<const RetiredKey> IdentityTable::RetiredKeys(const IdentityRef& identity) const {
+  if (retired_ == nullptr || !identity) return {};
+  const RetiredKeyList* keys =
+      retired_->Find(IdentityName(identity.hub(), identity.device_id(), identity.module_id()));
+  if (keys == nullptr) return {};
+  return absl::MakeConstSpan(keys->data(), keys->size());
+}
+
+size_t IdentityTable::size() const {
+  if (base_ == nullptr) return identities_->size();
+  return base_->size() - overlay_shadowed_ + overlay_live_;
+}
+
+size_t IdentityTable::IdentityMemoryBytes() const {
+  return identities_->MemoryBytes() + (base_ != nullptr ? base_->IdentityMemoryBytes() : 0);
+}
 
 void IdentityTable::ForEachIdentity(const std::function<void(const IdentityRef&)>& fn) const {
-  identities_->ForEach([&](uint32_t id) { fn(IdentityRef(this, id)); });
+  identities_->ForEach([&](uint32_t id) {
+    if (!(identities_->record(id).flags & internal::Record::kHidden)) fn(IdentityRef(this, id));
+  });
+  if (base_ == nullptr) return;
+  const internal::IdentityIndex& base = *base_->identities_;
+  base.ForEach([&](uint32_t id) {
+    const internal::Record& r = base.record(id);
+    if (identities_->Find(r.hash, r.hub, base.device_id(id), base.module_id(id)) < 0) {
+      fn(IdentityRef(base_.get(), id));
+    }
+  });
+}
+
+std::shared_ptr<const std::vector<uint32_t>> IdentityTable::SortedIds(uint8_t hub_index) const {
+  absl::MutexLock lock(&sorted_mu_);
+  auto& cached = sorted_[hub_index];
+  if (cached != nullptr) return cached;
+  auto ids = std::make_shared<std::vector<uint32_t>>();
+  const internal::IdentityIndex& index = *identities_;
+  index.ForEach([&](uint32_t id) {
+    const internal::Record& r = index.record(id);
+    if (r.hub == hub_index && !(r.flags & internal::Record::kHidden)) ids->push_back(id);
+  });
+  std::sort(ids->begin(), ids->end(), [&index](uint32_t a, uint32_t b) {
+    const absl::string_view da = index.device_id(a), db = index.device_id(b);
+    if (da != db) return da < db;
+    return index.module_id(a) < index.module_id(b);
+  });
+  ids->shrink_to_fit();
+  cached = std::move(ids);
+  return cached;
+}
+
+bool IdentityTable::ListIdentities(absl::string_view hub, absl::string_view after_device,
+                                   absl::string_view after_module, size_t limit,
+                                   const std::function<void(const IdentityRef&)>& fn) const {
+  const int hub_index = HubIndex(hub);
+  if (hub_index < 0) return false;
+  const uint8_t h = static_cast<uint8_t>(hub_index);
+  // A cursor over one layer's sorted identities, positioned after (after_device, after_module).
+  struct Cursor {
+    const IdentityTable* table = nullptr;
+    std::shared_ptr<const std::vector<uint32_t>> ids;
+    size_t pos = 0;
+    bool done() const { return table == nullptr || pos >= ids->size(); }
+    uint32_t id() const { return (*ids)[pos]; }
+    absl::string_view device() const { return table->identities_->device_id(id()); }
+    absl::string_view module() const { return table->identities_->module_id(id()); }
+  };
+  const auto open = [&](const IdentityTable* table) {
+    Cursor c;
+    if (table == nullptr) return c;
+    c.table = table;
+    c.ids = table->SortedIds(h);
+    if (!after_device.empty()) {
+      const internal::IdentityIndex& index = *table->identities_;
+      c.pos = std::upper_bound(c.ids->begin(), c.ids->end(), 0u,
+                               [&](uint32_t, uint32_t id) {
+                                 const absl::string_view d = index.device_id(id);
+                                 if (after_device != d) return after_device < d;
+                                 return after_module < index.module_id(id);
+                               }) -
+              c.ids->begin();
+    }
+    return c;
+  };
+  Cursor own = open(this);
+  Cursor below = open(base_.get());
+  const auto skip_shadowed = [&] {
+    while (!below.done()) {
+      const internal::Record& r = below.table->identities_->record(below.id());
+      if (identities_->Find(r.hash, h, below.device(), below.module()) < 0) return;
+      ++below.pos;
+    }
+  };
+  size_t emitted = 0;
+  for (;;) {
+    skip_shadowed();
+    if (own.done() && below.done()) return false;
+    if (emitted == limit) return true;
+    bool take_own = !own.done();
+    if (take_own && !below.done()) {
+      take_own = own.device() != below.device() ? own.device() < below.device()
+                                                : own.module() < below.module();
+    }
+    Cursor& c = take_own ? own : below;
+    fn(IdentityRef(c.table, c.id()));
+    ++c.pos;
+    ++emitted;
+  }
 }
 
 IdentityStatus IdentityRef::status() const {
@@ -180,10 +382,12 @@ std::string IdentityRef::source() const {
   const internal::Record& r = table_->identities_->record(id_);
   const std::string& file =
       r.source_file < table_->source_files_.size() ? table_->source_files_[r.source_file] : "?";
+  if (r.source_line == 0 && table_->base_ != nullptr) return file;  // "admin"
   return absl::StrCat(file, ":", r.source_line);
 }
 
 absl::Status IdentityTable::AddHub(absl::string_view hub, HubSettings settings) {
+  if (base_ != nullptr) return absl::FailedPreconditionError("an overlay serves its base's hubs");
   auto it = hubs_.try_emplace(std::string(hub)).first;
   if (HubIndex(hub) < 0) hub_names_.emplace_back(hub);
   if (it->second.declared) {
@@ -195,6 +399,7 @@ absl::Status IdentityTable::AddHub(absl::string_view hub, HubSettings settings) 
 }
 
 absl::Status IdentityTable::AddPolicy(absl::string_view hub, PolicyEntry policy) {
+  if (base_ != nullptr) return absl::FailedPreconditionError("an overlay serves its base's hubs");
   auto it = hubs_.find(hub);
   if (it == hubs_.end()) return absl::NotFoundError(absl::StrCat("hub ", hub, " is not declared"));
   const std::string name = policy.name;
@@ -206,6 +411,7 @@ absl::Status IdentityTable::AddPolicy(absl::string_view hub, PolicyEntry policy)
 }
 
 absl::Status IdentityTable::AddDpsGroup(absl::string_view id_scope, DpsGroupEntry group) {
+  if (base_ != nullptr) return absl::FailedPreconditionError("an overlay serves its base's groups");
   std::vector<DpsGroupEntry>& groups = dps_[id_scope];
   for (const DpsGroupEntry& g : groups) {
     if (g.name == group.name) {
@@ -218,21 +424,21 @@ absl::Status IdentityTable::AddDpsGroup(absl::string_view id_scope, DpsGroupEntr
 }
 
 const HubSettings* IdentityTable::Settings(absl::string_view hub) const {
-  auto it = hubs_.find(hub);
-  return it == hubs_.end() ? nullptr : &it->second.settings;
+  auto it = meta_->hubs_.find(hub);
+  return it == meta_->hubs_.end() ? nullptr : &it->second.settings;
 }
 
 const PolicyEntry* IdentityTable::FindPolicy(absl::string_view hub, absl::string_view name) const {
-  auto it = hubs_.find(hub);
-  if (it == hubs_.end()) return nullptr;
+  auto it = meta_->hubs_.find(hub);
+  if (it == meta_->hubs_.end()) return nullptr;
   auto p = it->second.policies.find(name);
   return p == it->second.policies.end() ? nullptr : &p->second;
 }
 
 const DpsGroupEntry* IdentityTable::FindDpsGroup(absl::string_view id_scope,
                                                  absl::string_view registration_id) const {
-  auto it = dps_.find(id_scope);
-  if (it == dps_.end()) return nullptr;
+  auto it = meta_->dps_.find(id_scope);
+  if (it == meta_->dps_.end()) return nullptr;
   const DpsGroupEntry* best = nullptr;
   for (const DpsGroupEntry& g : it->second) {
     if (absl::StartsWith(registration_id, g.registration_prefix) &&
@@ -245,13 +451,13 @@ const DpsGroupEntry* IdentityTable::FindDpsGroup(absl::string_view id_scope,
 
 size_t IdentityTable::policy_count() const {
   size_t n = 0;
-  for (const auto& [hub, data] : hubs_) n += data.policies.size();
+  for (const auto& [hub, data] : meta_->hubs_) n += data.policies.size();
   return n;
 }
 
 size_t IdentityTable::dps_group_count() const {
   size_t n = 0;
-  for (const auto& [scope, groups] : dps_) n += groups.size();
+  for (const auto& [scope, groups] : meta_->dps_) n += groups.size();
   return n;
 }
 
@@ -286,16 +492,29 @@ TableDiff DiffTables(const IdentityTable& previous, const IdentityTable& next) {
 }
 
 std::shared_ptr<const IdentityTable> KeyStore::Snapshot() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return table_;
 }
 
+KeyStore::Pin::Pin(const KeyStore& store) {
+  if (section_.entered()) {
+    table_ = store.current_.load(std::memory_order_seq_cst);
+  } else {
+    fallback_ = store.Snapshot();
+    table_ = fallback_.get();
+  }
+}
+
 void KeyStore::Publish(std::shared_ptr<const IdentityTable> table) {
+  std::lock_guard<std::mutex> publishing(publish_mu_);
   std::shared_ptr<const IdentityTable> old;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
+    current_.store(table.get(), std::memory_order_seq_cst);
     old = std::exchange(table_, std::move(table));
   }
+  // Pins may still read `old` through the raw pointer: wait for them before dropping it.
+  internal::WaitForReaders();
   // `old` is released outside the lock: destroying a large table (and wiping its keys) must not
   // stall readers.
 }

@@ -8,28 +8,36 @@
 // writer swaps in a new table, so a reload never blocks or fails a reader. Key bytes are never
 // stored: each key is kept as an HmacKey (midstates, wiped on destruction); fingerprints are
 // derived from it. IdentityTable is immutable once built (thread-safe); KeyStore is thread-safe.
+//
+// Layered tables (the KeyAdmin API): LayerOver(base) makes a table whose own identities (Add)
+// shadow the base's and whose tombstones (Hide) hide them, so that a change to a few identities
+// of a 10M fleet builds a small overlay instead of a new table. Find looks in the overlay, then in
+// the base; size, ForEachIdentity, ListIdentities and DiffTables see the combined view; hubs,
+// policies and DPS groups are the base's. A table without a base ("plain") finds as fast as ever.
 #ifndef SASMINT_SERVICE_KEYSTORE_KEY_STORE_H_
 #define SASMINT_SERVICE_KEYSTORE_KEY_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "absl/synchronization/mutex.h"
+#include "service/keystore/internal/reader_epochs.h"
 #include "signer/hmac_sha256.h"
 
 namespace sasmint {
 namespace internal {
 class IdentityIndex;
 }  // namespace internal
+class RetiredKeyIndex;
 
 enum class IdentityStatus { kEnabled, kDisabled };
 
@@ -85,8 +93,9 @@ class IdentityRef {
   absl::string_view auth_type() const;
   absl::string_view primary_thumbprint() const;
   absl::string_view secondary_thumbprint() const;
+  // version starts at 1 and goes up by one each time the identity's keys or status change.
   uint32_t version() const;
-  // source returns "file:line" where the identity was loaded from.
+  // source returns "file:line" where the identity was loaded from, or "admin" (KeyAdmin API).
   std::string source() const;
 
  private:
@@ -180,15 +189,48 @@ class IdentityTable {
 
   // RetiredKeys returns the keys `identity` held before (newest first), or an empty span.
   absl::Span<const RetiredKey> RetiredKeys(const IdentityRef& identity) const;
+  // SetRetiredKeys attaches the rotation history (retired_keys.h); only before sharing the table.
+  void SetRetiredKeys(std::shared_ptr<const RetiredKeyIndex> retired);
+  // retired_keys returns the history attached, or nullptr.
+  const std::shared_ptr<const RetiredKeyIndex>& retired_keys() const { return retired_; }
+  // SetVersion sets the version of one of this table's own identities (a ref Find or
+  // ForEachOwnEntry returned from this table); only before sharing the table.
+  void SetVersion(const IdentityRef& identity, uint32_t version);
+
+  // LayerOver returns an empty table over `base`, which must be plain (not itself layered).
+  static std::shared_ptr<IdentityTable> LayerOver(std::shared_ptr<const IdentityTable> base);
+  // base returns the table this one is layered over, or nullptr for a plain table.
+  const std::shared_ptr<const IdentityTable>& base() const { return base_; }
+  // Hide adds a tombstone: the identity is deleted whether or not the base has it. Layered
+  // tables only (FAILED_PRECONDITION otherwise); NOT_FOUND for a hub the base does not serve,
+  // ALREADY_EXISTS if this table already has the identity.
+  absl::Status Hide(absl::string_view hub, absl::string_view device_id,
+                    absl::string_view module_id);
+  // ForEachOwnEntry calls fn(ref, hidden) for each identity this table itself holds (in a
+  // layered table: the overlay's puts, and its tombstones with hidden = true and no keys).
+  void ForEachOwnEntry(const std::function<void(const IdentityRef&, bool hidden)>& fn) const;
+  // Shadows returns whether this table's own entries (puts or tombstones) hold the identity.
+  bool Shadows(absl::string_view hub, absl::string_view device_id, absl::string_view module_id,
+               uint64_t hash) const;
+  // own_entries returns how many entries ForEachOwnEntry visits.
+  size_t own_entries() const;
+
+  // ListIdentities calls fn for up to `limit` identities of `hub` in (device_id, module_id)
+  // byte order, starting after (after_device, after_module) (after_device empty: from the
+  // first); returns whether more follow. The first call per hub sorts the hub's identities
+  // once for this table (4 bytes each; an overlay reuses its base's order).
+  bool ListIdentities(absl::string_view hub, absl::string_view after_device,
+                      absl::string_view after_module, size_t limit,
+                      const std::function<void(const IdentityRef&)>& fn) const;
 
   // ServesHub returns whether the hub is declared or has identities.
-  bool ServesHub(absl::string_view hub) const { return hubs_.contains(hub); }
+  bool ServesHub(absl::string_view hub) const { return meta_->hubs_.contains(hub); }
   // Settings returns the hub's settings, or nullptr if the hub is not served.
   const HubSettings* Settings(absl::string_view hub) const;
   // FindPolicy returns the named policy of `hub`, or nullptr.
   const PolicyEntry* FindPolicy(absl::string_view hub, absl::string_view name) const;
   // ServesIdScope returns whether any enrollment group is configured under `id_scope`.
-  bool ServesIdScope(absl::string_view id_scope) const { return dps_.contains(id_scope); }
+  bool ServesIdScope(absl::string_view id_scope) const { return meta_->dps_.contains(id_scope); }
   // FindDpsGroup returns the group of `id_scope` with the longest registration_prefix that
   // prefixes `registration_id`, or nullptr.
   const DpsGroupEntry* FindDpsGroup(absl::string_view id_scope,
@@ -218,8 +260,23 @@ class IdentityTable {
   };
   // HubIndex returns the index of `hub` in hub_names_, or -1.
   int HubIndex(absl::string_view hub) const;
+  // FindLayered finishes Find in a layered table (`id`: the overlay's answer).
+  IdentityRef FindLayered(int64_t id, uint8_t hub_index, absl::string_view device_id,
+                          absl::string_view module_id, uint64_t hash) const;
+  // SortedIds returns this table's own visible identities of a hub, sorted by names (cached).
+  std::shared_ptr<const std::vector<uint32_t>> SortedIds(uint8_t hub_index) const;
 
   std::unique_ptr<internal::IdentityIndex> identities_;
+  // Layering: the base, and how the overlay changes the base's count. meta_ is the table whose
+  // hubs, policies and DPS groups this one serves (itself, or the base).
+  std::shared_ptr<const IdentityTable> base_;
+  const IdentityTable* meta_ = this;
+  size_t overlay_live_ = 0;      // own identities that are not tombstones
+  size_t overlay_shadowed_ = 0;  // base identities the overlay replaces or hides
+  std::shared_ptr<const RetiredKeyIndex> retired_;
+  mutable absl::Mutex sorted_mu_;
+  mutable absl::flat_hash_map<uint8_t, std::shared_ptr<const std::vector<uint32_t>>> sorted_
+      ABSL_GUARDED_BY(sorted_mu_);
   absl::flat_hash_map<uint32_t, Extra> extras_;  // identities that are not plain SAS
   std::vector<std::string> hub_names_;           // Record::hub indexes this
   std::vector<std::string> source_files_;
@@ -243,16 +300,40 @@ class KeyStore {
   KeyStore(const KeyStore&) = delete;
   KeyStore& operator=(const KeyStore&) = delete;
 
-  // Snapshot returns the current table, or nullptr before the first Publish. Cheap: callers
-  // take one per request and keep it for the request's duration.
-  std::shared_ptr<const IdentityTable> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Snapshot returns the current table, or nullptr before the first Publish. For work that
+  // outlives the call (a batch on the work pool, a stream's batch): keep it for the duration.
+  std::shared_ptr<const IdentityTable> Snapshot() const;
 
-  // Publish makes `table` the current table. In-flight readers keep the table they hold.
-  void Publish(std::shared_ptr<const IdentityTable> table) ABSL_LOCKS_EXCLUDED(mu_);
+  // Pin is the fast way to read the current table for synchronous work (a unary mint, a batch
+  // slice, a verification): no lock and no shared reference count, so concurrent readers touch
+  // no common cache line. The table stays valid until the Pin is destroyed; Publish waits for
+  // pins of the table it replaces (writers wait, readers never do), so keep pins short and never
+  // block while holding one. Pins nest. Not movable: a stack object of the reading thread.
+  class Pin {
+   public:
+    explicit Pin(const KeyStore& store);
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+    // table returns the pinned table, or nullptr before the first Publish.
+    const IdentityTable* table() const { return table_; }
+
+   private:
+    internal::ReaderSection section_;
+    std::shared_ptr<const IdentityTable> fallback_;  // only past ReaderSection::kMaxReaders
+    const IdentityTable* table_;
+  };
+
+  // Publish makes `table` the current table. Holders of a Snapshot keep the table they hold;
+  // Publish returns once no Pin reads the previous table. One writer at a time.
+  void Publish(std::shared_ptr<const IdentityTable> table);
 
  private:
-  mutable absl::Mutex mu_;
-  std::shared_ptr<const IdentityTable> table_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built for ThreadSanitizer,
+  // which then reports false races on everything absl::Mutex protects.
+  mutable std::mutex mu_;
+  std::mutex publish_mu_;                               // one Publish at a time
+  std::shared_ptr<const IdentityTable> table_;          // guarded by mu_
+  std::atomic<const IdentityTable*> current_{nullptr};  // table_.get(), for pins
 };
 
 }  // namespace sasmint

@@ -21,13 +21,13 @@
 #include <cstdlib>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 
 namespace sasmint {
@@ -78,7 +78,9 @@ class SecureArena {
   const size_t chunk_bytes_;
   const size_t blocks_per_chunk_;
   const SecureMemoryOptions options_;
-  mutable absl::Mutex mu_;
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built for ThreadSanitizer,
+  // which would report false races on everything an absl::Mutex guards.
+  mutable std::mutex mu_;
   std::vector<std::unique_ptr<Chunk>> chunks_ ABSL_GUARDED_BY(mu_);  // sorted by address
   Chunk* bump_chunk_ ABSL_GUARDED_BY(mu_) = nullptr;  // the chunk handing out fresh blocks
   uint8_t* free_list_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -106,7 +108,7 @@ class SecureHeap {
   static constexpr int kClasses = 9;  // 16 << 0 ... 16 << 8 = 4096
   SecureMemoryOptions options_;
   std::array<std::unique_ptr<SecureArena>, kClasses> arenas_;
-  mutable absl::Mutex mu_;  // guards the large mappings
+  mutable std::mutex mu_;  // guards the large mappings (std::mutex: see SecureArena::mu_)
   struct LargeBlock;
   std::vector<LargeBlock> large_blocks_ ABSL_GUARDED_BY(mu_);  // blocks over 4 KiB, own mappings
   SecureMemoryStats large_ ABSL_GUARDED_BY(mu_);

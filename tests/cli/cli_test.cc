@@ -1,5 +1,6 @@
 // Tests of the `sasmint` binary as users and scripts run it: real processes, real files, a real
 // server on a loopback port. SASMINT_BIN names the binary (set by CMake).
+#include <openssl/sha.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -21,6 +24,7 @@
 #include "sasmint/v1/sasmint.grpc.pb.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_certificate.h"
 #include "tests/testing/vector_file.h"
 
 namespace sasmint {
@@ -516,6 +520,210 @@ TEST(ServeErrorsTest, MalformedExportFailsWithLineNumberAndNeverCrashes) {
   ExpectUsageError(Sasmint({"serve", "--listen", "127.0.0.1:0"}), "nothing to serve");
   ExpectUsageError(Sasmint({"serve", "--listen", "127.0.0.1:0", "--hub", kHub}),
                    "--hub and --devices go together");
+}
+
+// --- sasmint verify -----------------------------------------------------------------------------
+
+constexpr char kTv5Token[] =
+    "SharedAccessSignature sr=iot-hub-for-test.azure-devices.net%2Fdevices%2Fiot-device-for-test"
+    "&sig=SIumZ1ACqqPJZ2okHDlW9MSYKykEpqsQY3z6FMOICd4%3D&se=1471940363";
+constexpr char kOtherKey[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+
+TEST(CliVerifyTest, OfflinePublishedTokenIsValidThenExpired) {
+  const ProcessResult valid = Sasmint({"verify", kTv5Token, "--key", kKey, "--now", "1471940000",
+                                       "--hub", kHub, "--device", "iot-device-for-test"});
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+  EXPECT_EQ(valid.err, "");
+  EXPECT_THAT(valid.out, StartsWith("verdict: VALID\nmessage: IoT Hub would accept this token: "
+                                    "the signature matches the primary key of --key"));
+  EXPECT_THAT(valid.out, HasSubstr("findings: none\n"));
+
+  const ProcessResult json =
+      Sasmint({"verify", kTv5Token, "--key", kKey, "--now", "1471940000", "--json"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, StartsWith("{\"verdict\":\"VALID\",\"message\":\"IoT Hub would accept"));
+  EXPECT_THAT(json.out, HasSubstr("\"findings\":[]"));
+  EXPECT_THAT(json.out, HasSubstr("\"matched_key\":{\"slot\":\"primary\""));
+  EXPECT_THAT(json.out, HasSubstr("\"expires_at\":1471940363,\"now\":1471940000"));
+  EXPECT_EQ(std::count(json.out.begin(), json.out.end(), '\n'), 1);
+
+  // Past se + 5 minutes (and by default, at the real clock) the hub refuses it: exit code 1.
+  for (const std::vector<std::string>& now :
+       {std::vector<std::string>{"--now", "1471940664"}, std::vector<std::string>{}}) {
+    std::vector<std::string> args = {"verify", kTv5Token, "--key", kKey, "--json"};
+    args.insert(args.end(), now.begin(), now.end());
+    const ProcessResult expired = Sasmint(args);
+    EXPECT_EQ(expired.exit_code, 1) << expired.err;
+    EXPECT_THAT(expired.out, StartsWith("{\"verdict\":\"EXPIRED\",\"message\":\"The specified "
+                                        "SAS token is expired"));
+  }
+  // Inside the allowance it is still valid.
+  EXPECT_EQ(Sasmint({"verify", kTv5Token, "--key", kKey, "--now", "1471940663"}).exit_code, 0);
+  // An unquoted token arrives as two arguments.
+  const std::string fields = std::string(kTv5Token).substr(22);
+  EXPECT_EQ(
+      Sasmint({"verify", "SharedAccessSignature", fields, "--key", kKey, "--now", "1471940000"})
+          .exit_code,
+      0);
+}
+
+TEST(CliVerifyTest, OfflineRejectionsListEveryFindingAndNeverTheKey) {
+  std::string token = kTv5Token;
+  token.replace(token.find("%3D"), 3, "=");
+  const ProcessResult r = Sasmint({"verify", token, "--key", kOtherKey, "--now", "1471950000"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.out, StartsWith("verdict: MALFORMED\nmessage: IoT Hub cannot parse the token"));
+  EXPECT_THAT(r.out, HasSubstr("findings:\n  MALFORMED: "));
+  EXPECT_THAT(r.out,
+              HasSubstr("\n  SIGNATURE_MISMATCH: The specified SAS token has an invalid "
+                        "signature. It does not match either the primary or secondary key."));
+  EXPECT_THAT(r.out, HasSubstr("\n  EXPIRED: The specified SAS token is expired"));
+  EXPECT_THAT(r.out, Not(HasSubstr(kOtherKey)));
+  EXPECT_THAT(r.out, Not(HasSubstr(kKey)));
+
+  // .NET-style double encoding of an ID with '+', checked against the intended --device.
+  const ProcessResult minted = Sasmint(
+      {"token", "--hub", kHub, "--device", "dev+1", "--key", kKey, "--expiry", "1471940363"});
+  ASSERT_EQ(minted.exit_code, 0);
+  std::string doubled(absl::StripSuffix(minted.out, "\n"));
+  doubled.replace(doubled.find("%2B"), 3, "%252B");
+  const ProcessResult encoding = Sasmint(
+      {"verify", doubled, "--key", kKey, "--now", "1471940000", "--device", "dev+1", "--json"});
+  EXPECT_EQ(encoding.exit_code, 1);
+  EXPECT_THAT(encoding.out, StartsWith("{\"verdict\":\"ENCODING_MISMATCH\""));
+  EXPECT_THAT(encoding.out, HasSubstr("looks for device 'dev%2B1'"));
+}
+
+TEST(CliVerifyTest, UsageErrorsExitTwo) {
+  const struct {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {{"verify", "--key", kKey}, "missing TOKEN"},
+      {{"verify", kTv5Token}, "give --key B64 (offline) or --server ADDR"},
+      {{"verify", kTv5Token, "--key", kKey, "--server", "127.0.0.1:1"}, "not both"},
+      {{"verify", kTv5Token, "--server", "127.0.0.1:1", "--now", "5"}, "its own clock"},
+      {{"verify", kTv5Token, "--key", kKey, "--right", "Everything"}, "--right must be"},
+      {{"verify", kTv5Token, "--key", "c2hvcnQ="}, "decodes to 5 bytes"},
+      {{"verify", kTv5Token, "--key", kKey, "extra"}, "unexpected argument 'extra'"},
+      {{"verify", "-", "--key", kKey}, "no token on stdin"},
+      {{"verify", "--cert", "/nonexistent.pem", "--hub", kHub, "--device", "d",
+        "--primary-thumbprint", "AA"},
+       "cannot open /nonexistent.pem"},
+      {{"verify", "--cert", "x.pem", "--hub", kHub}, "--cert needs --hub HOST and --device ID"},
+      {{"verify", "--cert", "x.pem", "--hub", kHub, "--device", "d", "--key", kKey},
+       "--key goes with a token"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(absl::StrJoin(c.args, " "));
+    const ProcessResult r = Sasmint(c.args);
+    ExpectUsageError(r, c.message);
+    EXPECT_THAT(r.err, Not(HasSubstr(kKey)));
+  }
+}
+
+std::string Sha256Hex(const std::string& der) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(der.data()), der.size(), digest);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), 32));
+}
+
+// WithColons returns lowercase hex with ':' between bytes (as `openssl x509 -fingerprint`).
+std::string WithColons(absl::string_view hex) {
+  std::vector<std::string> pairs;
+  for (size_t i = 0; i < hex.size(); i += 2) pairs.emplace_back(hex.substr(i, 2));
+  return absl::AsciiStrToLower(absl::StrJoin(pairs, ":"));
+}
+
+TEST(CliVerifyTest, OfflineCertificate) {
+  const std::string dir = testing::MakeTempDir();
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const testing::TestCertificate cert =
+      testing::MakeSelfSignedCertificate("cam", now - 3600, now + 86400);
+  const std::string pem = dir + "/cam.pem";
+  testing::WriteFile(pem, cert.pem);
+  const std::string sha256 = Sha256Hex(cert.der);
+
+  const ProcessResult ok = Sasmint({"verify", "--cert", pem, "--hub", kHub, "--device", "cam",
+                                    "--primary-thumbprint", WithColons(sha256)});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err << ok.out;
+  EXPECT_THAT(ok.out,
+              StartsWith("verdict: VALID\nmessage: IoT Hub would accept this certificate "
+                         "for device 'cam' (it matches the registered primary thumbprint)"));
+  EXPECT_THAT(ok.out, HasSubstr(absl::StrCat(
+                          "  SHA-256 thumbprint: ", absl::AsciiStrToUpper(sha256), "\n")));
+  EXPECT_THAT(ok.out, HasSubstr("  subject: CN=cam\n"));
+
+  const ProcessResult mismatch = Sasmint({"verify", "--cert", pem, "--hub", kHub, "--device", "cam",
+                                          "--primary-thumbprint", "AA:BB", "--json"});
+  EXPECT_EQ(mismatch.exit_code, 1);
+  EXPECT_THAT(mismatch.out,
+              StartsWith("{\"verdict\":\"THUMBPRINT_MISMATCH\",\"message\":\"Thumbprint does not "
+                         "match configuration: Thumbprint: SHA1Hash="));
+  EXPECT_THAT(mismatch.out, HasSubstr(absl::StrCat("\"sha256_thumbprint\":\"",
+                                                   absl::AsciiStrToUpper(sha256), "\"")));
+
+  const ProcessResult expired =
+      Sasmint({"verify", "--cert", pem, "--hub", kHub, "--device", "cam", "--primary-thumbprint",
+               sha256, "--now", absl::StrCat(now + 2 * 86400)});
+  EXPECT_EQ(expired.exit_code, 1);
+  EXPECT_THAT(expired.out, StartsWith("verdict: CERT_EXPIRED\n"));
+
+  testing::WriteFile(dir + "/junk.pem", "not a certificate\n");
+  ExpectUsageError(Sasmint({"verify", "--cert", dir + "/junk.pem", "--hub", kHub, "--device", "cam",
+                            "--primary-thumbprint", "AA"}),
+                   "no PEM certificate");
+}
+
+TEST_F(ServeTest, VerifyAgainstTheServersKeys) {
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const testing::TestCertificate cert =
+      testing::MakeSelfSignedCertificate("cam", now - 3600, now + 86400);
+  testing::WriteFile(dir_ + "/cam.pem", cert.pem);
+  const std::string cam =
+      absl::StrCat(R"({"id":"cam","status":"enabled","authentication":{"type":"selfSigned",)",
+                   R"("x509Thumbprint":{"primaryThumbprint":")", WithColons(Sha256Hex(cert.der)),
+                   R"(","secondaryThumbprint":null}}})", "\n");
+  testing::WriteFile(dir_ + "/devices.json", ExportLine("dev1") + cam);
+  const std::string server =
+      "127.0.0.1:" + StartServer({"--hub", kHub, "--devices", dir_ + "/devices.json"});
+  const auto [token, expiry] = MintJson(server, "dev1");
+  ASSERT_FALSE(token.empty()) << expiry;
+
+  const ProcessResult valid = Sasmint({"verify", token, "--server", server, "--json"});
+  EXPECT_EQ(valid.exit_code, 0) << valid.err;
+  EXPECT_THAT(valid.out, StartsWith("{\"verdict\":\"VALID\",\"message\":\"IoT Hub would accept "
+                                    "this token: the signature matches the primary key of device "
+                                    "'dev1'"));
+  EXPECT_THAT(valid.out, HasSubstr(absl::StrCat("\"expires_at\":", expiry)));
+
+  // Signed with a key the server does not hold, for a device it does not know.
+  const ProcessResult ghost =
+      Sasmint({"verify", OfflineToken("ghost", kOtherKey, expiry), "--server", server});
+  EXPECT_EQ(ghost.exit_code, 1) << ghost.err;
+  EXPECT_THAT(ghost.out, StartsWith("verdict: UNKNOWN_IDENTITY\nmessage: IotHub "
+                                    "'iot-hub-for-test' does not contain the specified device "
+                                    "'ghost'"));
+  const ProcessResult wrong_key =
+      Sasmint({"verify", OfflineToken("dev1", kOtherKey, expiry), "--server", server});
+  EXPECT_EQ(wrong_key.exit_code, 1);
+  EXPECT_THAT(wrong_key.out, StartsWith("verdict: SIGNATURE_MISMATCH\n"));
+  EXPECT_THAT(wrong_key.out, Not(HasSubstr(kKey)));
+
+  const ProcessResult cert_ok = Sasmint({"verify", "--cert", dir_ + "/cam.pem", "--server", server,
+                                         "--hub", kHub, "--device", "cam"});
+  EXPECT_EQ(cert_ok.exit_code, 0) << cert_ok.err << cert_ok.out;
+  const ProcessResult cert_sas = Sasmint({"verify", "--cert", dir_ + "/cam.pem", "--server", server,
+                                          "--hub", kHub, "--device", "dev1", "--json"});
+  EXPECT_EQ(cert_sas.exit_code, 1);
+  EXPECT_THAT(cert_sas.out, StartsWith("{\"verdict\":\"THUMBPRINT_MISMATCH\""));
+
+  // No verdict (the server is gone): exit code 2, one line on stderr.
+  server_->Signal(SIGTERM);
+  ASSERT_THAT(server_->Wait(absl::Seconds(20)), IsOk());
+  const ProcessResult gone = Sasmint({"verify", token, "--server", server, "--timeout", "1"});
+  EXPECT_EQ(gone.exit_code, 2);
+  EXPECT_THAT(gone.err, HasSubstr("sasmint verify: "));
 }
 
 }  // namespace

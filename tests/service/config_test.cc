@@ -217,6 +217,47 @@ TEST_F(ConfigTest, SkipModeLoadsTheGoodLines) {
   EXPECT_TRUE(table->Find("h.net", "good", ""));
 }
 
+TEST_F(ConfigTest, AdminAndRotation) {
+  ASSERT_OK_AND_ASSIGN(ServiceConfig defaults, Parse(R"({"hubs": [{"host": "h.net"}]})"));
+  EXPECT_FALSE(defaults.admin.authoritative);
+  EXPECT_EQ(defaults.admin.max_entries_per_request, 10000u);
+  EXPECT_EQ(defaults.admin.retention.keep_seconds, 7 * 86400);
+  EXPECT_EQ(defaults.admin.retention.keep_count, 2u);
+  EXPECT_EQ(defaults.server.admin_listen_address, "");
+
+  ASSERT_OK_AND_ASSIGN(ServiceConfig config, Parse(R"({"listen": "0.0.0.0:50051",
+      "admin": {"listen": "127.0.0.1:7001", "authoritative": true, "max_entries_per_request": 50},
+      "rotation": {"retired_keep_seconds": 3600, "retired_keep_count": 3}})"));
+  EXPECT_TRUE(config.admin.authoritative);
+  EXPECT_EQ(config.admin.max_entries_per_request, 50u);
+  EXPECT_EQ(config.admin.retention.keep_seconds, 3600);
+  EXPECT_EQ(config.admin.retention.keep_count, 3u);
+  EXPECT_EQ(config.server.admin_listen_address, "127.0.0.1:7001");
+
+  EXPECT_THAT(Parse(R"({"admin": {"authoritive": true}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("admin: unknown option \"authoritive\"")));
+  EXPECT_THAT(Parse(R"({"admin": {"authoritative": "yes"}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("admin.authoritative: must be true or false")));
+  EXPECT_THAT(Parse(R"({"admin": {"listen": ""}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("admin.listen")));
+  EXPECT_THAT(
+      Parse(R"({"listen": "0.0.0.0:7001", "admin": {"listen": "0.0.0.0:7001"}})"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("admin.listen: admin listen")));
+  EXPECT_THAT(Parse(R"({"admin": {"max_entries_per_request": 0}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("admin.max_entries_per_request: must be an integer from 1")));
+  EXPECT_THAT(Parse(R"({"rotation": {"retired_keep_count": 101}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("rotation.retired_keep_count: must be an integer from 0 to 100")));
+  EXPECT_THAT(
+      Parse(R"({"rotation": {"retired_keep_seconds": -1}})"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rotation.retired_keep_seconds")));
+  EXPECT_THAT(Parse(R"({"rotation": {"keep": 1}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rotation: unknown option")));
+}
+
 TEST_F(ConfigTest, MissingConfigFileIsNotFound) {
   EXPECT_THAT(LoadConfigFile(dir_ + "/none.json"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("none.json")));

@@ -205,6 +205,41 @@ TEST(ExportLoaderTest, ReadsRealFilesAndReportsMissingOnes) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hub host name")));
 }
 
+TEST(ExportLoaderTest, FilesReadThroughAnyWindowSizeLoadTheSame) {
+  // Files are read a window at a time, whole lines per parse. Every window size from one byte
+  // (each line grows the window) to more than the file puts the window's edge at every offset
+  // of a line: BOM, CRLF, blank lines, a last line without '\n' and a line far longer than the
+  // others must load exactly as the in-memory text does, with the same line numbers.
+  const std::string long_id(128, 'L');
+  const std::string text = absl::StrCat("\xEF\xBB\xBF", Line("a"), "\r\n\r\n   \n", Line("b"), "\n",
+                                        Line(long_id, kKeyA, "disabled"), "\r\n\n", Line("c"));
+  const std::string dir = testing::MakeTempDir();
+  const std::string path = dir + "/export.json";
+  testing::WriteFile(path, text);
+  for (size_t window : {size_t{1}, size_t{7}, size_t{64}, size_t{200}, size_t{333}, size_t{1000},
+                        text.size() - 1, text.size(), text.size() + 1, size_t{16} << 20}) {
+    SCOPED_TRACE(absl::StrCat("window ", window));
+    ExportLoadOptions options;
+    options.read_window_bytes = window;
+    IdentityTable table;
+    ExportLoadStats stats;
+    ASSERT_THAT(LoadExportFile(path, kHub, &table, options, &stats), IsOk());
+    EXPECT_EQ(stats.loaded, 4u);
+    EXPECT_EQ(table.Find(kHub, "a", "").source(), path + ":1");
+    EXPECT_EQ(table.Find(kHub, "b", "").source(), path + ":4");
+    EXPECT_EQ(table.Find(kHub, long_id, "").source(), path + ":5");
+    EXPECT_EQ(table.Find(kHub, long_id, "").status(), IdentityStatus::kDisabled);
+    EXPECT_EQ(table.Find(kHub, "c", "").source(), path + ":7");
+  }
+  // Errors carry the right line number across windows too.
+  testing::WriteFile(path, absl::StrCat(Line("a"), "\n", Line("b"), "\n{\"id\":\n", Line("c")));
+  ExportLoadOptions small;
+  small.read_window_bytes = 50;
+  IdentityTable broken;
+  EXPECT_THAT(LoadExportFile(path, kHub, &broken, small),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("export.json:3: malformed")));
+}
+
 TEST(IdentityTableTest, ManyIdentitiesAcrossHubsAreFoundAndCompact) {
   // Enough identities that every shard grows its index several times.
   IdentityTable table;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/key_admin.h"
 #include "service/keystore/export_loader.h"
 #include "service/keystore/key_memory.h"
 #include "signer/crypto_backend.h"
@@ -120,6 +121,65 @@ TEST(SecretHygieneTest, KeysLeaveNoTraceAfterTheTableIsGone) {
   EXPECT_EQ(CountInMemory(masked_midstate), 0) << "the midstate outlived its table";
   EXPECT_EQ(CountInMemory(masked_key), 0);
   EXPECT_EQ(CountInMemory(masked_text), 0);
+}
+
+// MakeCanary fills `key` with random bytes and returns its HMAC inner midstate, masked.
+std::vector<uint8_t> MakeCanary(uint8_t (&key)[32]) {
+  EXPECT_THAT(crypto::RandomBytes(absl::MakeSpan(key)), IsOk());
+  const HmacKey hmac = HmacKey::FromBytes(key);
+  const Sha256State& inner = hmac.inner_state(SecretKeyAccess::Get());
+  return Masked(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(inner.data()), 32));
+}
+
+// PutCanary puts `key` as the primary key of hub/canary through the admin core, then wipes the
+// caller's copy of the bytes.
+void PutCanary(KeyAdmin& admin, uint8_t (&key)[32]) {
+  std::vector<AdminKeyEntry> entries(1);
+  entries[0].identity = {"hub.azure-devices.net", "canary", ""};
+  entries[0].primary.emplace(HmacKey::FromBytes(key));
+  crypto::Cleanse(key, sizeof(key));
+  ASSERT_THAT(admin.PutKeys(std::move(entries)), IsOk());
+}
+
+TEST(SecretHygieneTest, AdminDeletedAndPrunedRetiredKeysAreWiped) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "memory scan skipped under a sanitizer";
+#endif
+  std::vector<uint8_t> masked_a, masked_b;
+  {
+    uint8_t a[32], b[32];
+    masked_a = MakeCanary(a);
+    masked_b = MakeCanary(b);
+    FakeClock clock(absl::FromUnixSeconds(1700000000));
+    KeyStore store;
+    KeyAdminOptions options;
+    options.retention = {/*keep_seconds=*/3600, /*keep_count=*/2};
+    KeyAdmin admin(&store, &clock, options);
+    auto base = std::make_shared<IdentityTable>();
+    IdentityKeys other;
+    other.primary.emplace(HmacKey::FromBytes(std::vector<uint8_t>(32, 7)));
+    ASSERT_THAT(base->Add("hub.azure-devices.net", "other", "", other), IsOk());
+    ASSERT_THAT(admin.Start(std::move(base)), IsOk());
+
+    PutCanary(admin, a);
+    EXPECT_GE(CountInMemory(masked_a), 1) << "positive control: the put key is held";
+    PutCanary(admin, b);  // rotates: key a is retired, still held for verification
+    EXPECT_GE(CountInMemory(masked_a), 1) << "the retired key is kept within the retention";
+    EXPECT_GE(CountInMemory(masked_b), 1);
+
+    clock.Advance(absl::Hours(2));
+    ASSERT_EQ(admin.PruneRetired(), 1u);
+    EXPECT_EQ(CountInMemory(masked_a), 0) << "a pruned retired key outlived its pruning";
+    EXPECT_GE(CountInMemory(masked_b), 1);
+
+    ASSERT_THAT(
+        admin.DeleteKeys(std::vector<AdminIdentity>{{"hub.azure-devices.net", "canary", ""}}),
+        IsOk());
+    EXPECT_FALSE(store.Snapshot()->Find("hub.azure-devices.net", "canary", ""));
+    EXPECT_EQ(CountInMemory(masked_b), 0) << "an admin-deleted key outlived its deletion";
+  }
+  EXPECT_EQ(CountInMemory(masked_a), 0);
+  EXPECT_EQ(CountInMemory(masked_b), 0);
 }
 
 TEST(SecretHygieneTest, KeyRecordsLiveInLockedNonDumpedMemory) {

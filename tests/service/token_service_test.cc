@@ -6,7 +6,9 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.pb.h"
@@ -16,12 +18,14 @@
 #include "service/server.h"
 #include "signer/encoding.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_certificate.h"
 
 namespace sasmint {
 namespace {
 
 using ::sasmint::testing::IsOk;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 constexpr char kHub[] = "hub.azure-devices.net";
@@ -321,16 +325,217 @@ TEST_F(TokenServiceTest, StreamDeadlineExceeded) {
 
 TEST_F(TokenServiceTest, NotYetImplementedMethodsSayUnimplemented) {
   LoadKeys();
-  grpc::ClientContext context;
-  v1::VerifyTokenRequest request;
-  v1::VerifyTokenResponse response;
-  EXPECT_EQ(stub_->VerifyToken(&context, request, &response).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
   auto admin = v1::KeyAdmin::NewStub(channel_);
   grpc::ClientContext admin_context;
   v1::ListKeysResponse list;
   EXPECT_EQ(admin->ListKeys(&admin_context, v1::ListKeysRequest(), &list).error_code(),
             grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// --- VerifyToken
+// ----------------------------------------------------------------------------------
+
+class VerifyTokenTest : public TokenServiceTest {
+ protected:
+  static constexpr char kOtherKey[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+
+  // LoadVerifyKeys publishes dev1 (kKey), the disabled "off", the X.509 device "cam" with the
+  // given thumbprint, and a registryRead policy (kOtherKey).
+  void LoadVerifyKeys(absl::string_view cam_thumbprint = "00") {
+    auto table = std::make_shared<IdentityTable>();
+    ASSERT_THAT(table->AddHub(kHub, HubSettings{}), IsOk());
+    const std::string text = absl::StrCat(
+        R"({"id":"dev1","authentication":{"symmetricKey":{"primaryKey":")", kKey, R"("}}})", "\n",
+        R"({"id":"off","status":"disabled","authentication":{"symmetricKey":{"primaryKey":")", kKey,
+        R"("}}})", "\n", R"({"id":"cam","authentication":{"type":"selfSigned","x509Thumbprint":{)",
+        R"("primaryThumbprint":")", cam_thumbprint, R"(","secondaryThumbprint":null}}})", "\n");
+    ASSERT_THAT(LoadExportText(text, "devices.json", kHub, table.get()), IsOk());
+    auto key = DecodeBase64Key(kOtherKey);
+    ASSERT_THAT(key, IsOk());
+    StoredKey stored{HmacKey::FromSecret(*key), {}};
+    stored.fingerprint = stored.hmac.Fingerprint();
+    ASSERT_THAT(table->AddPolicy(
+                    kHub, PolicyEntry{"registryRead", kRegistryRead, stored, std::nullopt, "test"}),
+                IsOk());
+    store_.Publish(std::move(table));
+    server_->SetServing(true);
+  }
+
+  // Token signs any expiry, even those BuildToken refuses.
+  static std::string Token(const TokenScope& scope, const char* key, int64_t expiry) {
+    auto secret = DecodeBase64Key(key);
+    EXPECT_THAT(secret, IsOk());
+    const std::string sr = EncodedResource(scope);
+    const std::string sts = StringToSign(sr, expiry);
+    const Mac mac = HmacKey::FromSecret(*secret).Sign(
+        absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(sts.data()), sts.size()));
+    return FormatToken(sr, mac, expiry, KeyName(scope));
+  }
+
+  grpc::Status Verify(const v1::VerifyTokenRequest& request, v1::VerifyTokenResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub_->VerifyToken(&context, request, response);
+  }
+
+  v1::VerifyTokenResponse VerifyOk(absl::string_view token,
+                                   v1::Right right = v1::RIGHT_UNSPECIFIED) {
+    v1::VerifyTokenRequest request;
+    request.set_token(std::string(token));
+    request.set_right(right);
+    v1::VerifyTokenResponse response;
+    const grpc::Status s = Verify(request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+};
+
+TEST_F(VerifyTokenTest, OneTokenPerVerdictAgainstTheServersKeys) {
+  LoadVerifyKeys();
+  struct Case {
+    std::string token;
+    v1::Right right;
+    std::string verdict;
+    std::string message;
+  };
+  const std::string good = Token(TokenScope::Device(kHub, "dev1"), kKey, kNow + 600);
+  const std::vector<Case> cases = {
+      {good, v1::RIGHT_UNSPECIFIED, "VALID", "matches the primary key of device 'dev1'"},
+      {"SharedAccessSignature sr=x", v1::RIGHT_UNSPECIFIED, "MALFORMED", "no sig field"},
+      {Token(TokenScope::Device(kHub, "dev1"), kKey, kNow - 301), v1::RIGHT_UNSPECIFIED, "EXPIRED",
+       "The specified SAS token is expired"},
+      {Token(TokenScope::Device(kHub, "dev1"), kOtherKey, kNow + 600), v1::RIGHT_UNSPECIFIED,
+       "SIGNATURE_MISMATCH", "does not match either the primary or secondary key"},
+      {Token(TokenScope::Device("other.azure-devices.net", "dev1"), kKey, kNow + 600),
+       v1::RIGHT_UNSPECIFIED, "UNKNOWN_HUB", "not served here"},
+      {Token(TokenScope::Device(kHub, "ghost"), kKey, kNow + 600), v1::RIGHT_UNSPECIFIED,
+       "UNKNOWN_IDENTITY", "IotHub 'hub' does not contain the specified device 'ghost'"},
+      {Token(TokenScope::Device(kHub, "off"), kKey, kNow + 600), v1::RIGHT_UNSPECIFIED,
+       "IDENTITY_DISABLED", "disabled"},
+      {Token(TokenScope::Policy(kHub, "nope"), kKey, kNow + 600), v1::RIGHT_UNSPECIFIED,
+       "UNKNOWN_POLICY", "no shared access policy 'nope'"},
+      {Token(TokenScope::Policy(kHub, "registryRead"), kOtherKey, kNow + 600),
+       v1::RIGHT_SERVICE_CONNECT, "POLICY_LACKS_RIGHT",
+       "Authorization rule 'registryRead' does not allow access for 'ServiceConnect'"},
+      {absl::StrReplaceAll(good, {{"%2Fdevices%2Fdev1", "/devices/dev+1"}}), v1::RIGHT_UNSPECIFIED,
+       "ENCODING_MISMATCH", "raw '+'"},
+      {Token(TokenScope::Device(kHub, "dev1"), kKey, kMaxExpiry + 1), v1::RIGHT_UNSPECIFIED,
+       "EXPIRES_TOO_LATE", "9999-12-31"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.token);
+    const v1::VerifyTokenResponse r = VerifyOk(c.token, c.right);
+    EXPECT_EQ(r.verdict(), c.verdict) << r.message();
+    EXPECT_THAT(r.message(), HasSubstr(c.message));
+    EXPECT_EQ(r.server_time(), kNow);
+    if (c.verdict != "VALID") {
+      ASSERT_GE(r.findings_size(), 1);
+      EXPECT_EQ(r.findings(0).verdict(), c.verdict);
+    }
+    // Neither a key nor the signature the server computes ever leaves it.
+    const std::string all = r.DebugString();
+    EXPECT_THAT(all, Not(HasSubstr(kKey)));
+    EXPECT_THAT(all, Not(HasSubstr(kOtherKey)));
+    const size_t sig = good.find("sig=") + 4;
+    EXPECT_THAT(all, Not(HasSubstr(good.substr(sig, good.find('&', sig) - sig))));
+  }
+}
+
+TEST_F(VerifyTokenTest, ReportsTheMatchedKeyAndJudgesAtTheServersClock) {
+  LoadVerifyKeys();
+  const std::string token = Token(TokenScope::Device(kHub, "dev1"), kKey, kNow + 600);
+  v1::VerifyTokenResponse r = VerifyOk(token);
+  EXPECT_EQ(r.verdict(), "VALID");
+  EXPECT_EQ(r.expires_at(), kNow + 600);
+  ASSERT_TRUE(r.has_matched_key());
+  EXPECT_EQ(r.matched_key().slot(), v1::KEY_SLOT_PRIMARY);
+  EXPECT_EQ(r.matched_key().version(), 1u);
+  EXPECT_FALSE(r.matched_key().retired());
+  EXPECT_THAT(r.notes(), ::testing::ElementsAre(HasSubstr("expires at")));
+  // 10 minutes later the token is 4 minutes inside the allowance; 2 more and it is refused.
+  clock_.Advance(absl::Minutes(14));
+  r = VerifyOk(token);
+  EXPECT_EQ(r.verdict(), "VALID");
+  EXPECT_THAT(r.notes(0), HasSubstr("inside IoT Hub's 5 min clock-skew allowance"));
+  clock_.Advance(absl::Minutes(2));
+  r = VerifyOk(token);
+  EXPECT_EQ(r.verdict(), "EXPIRED");
+  EXPECT_EQ(r.server_time(), kNow + 16 * 60);
+}
+
+TEST_F(VerifyTokenTest, ReportsEveryFindingInOrder) {
+  LoadVerifyKeys();
+  const std::string token = absl::StrReplaceAll(
+      Token(TokenScope::Device(kHub, "off"), kOtherKey, kNow - 3600), {{"%3D", "="}});
+  const v1::VerifyTokenResponse r = VerifyOk(token);
+  std::vector<std::string> verdicts;
+  for (const v1::Finding& f : r.findings()) verdicts.push_back(f.verdict());
+  EXPECT_THAT(verdicts, ::testing::ElementsAre("MALFORMED", "IDENTITY_DISABLED",
+                                               "SIGNATURE_MISMATCH", "EXPIRED"));
+  EXPECT_EQ(r.verdict(), "MALFORMED");
+}
+
+TEST_F(VerifyTokenTest, CertificateAgainstTheRegisteredThumbprint) {
+  const testing::TestCertificate cert =
+      testing::MakeSelfSignedCertificate("cam", kNow - 86400, kNow + 86400);
+  auto info = InspectCertificatePem(cert.pem);
+  ASSERT_THAT(info, IsOk());
+  // Registered as tools print it: lowercase with colons.
+  std::string colons;
+  for (size_t i = 0; i < info->sha256_thumbprint.size(); i += 2) {
+    absl::StrAppend(&colons, i == 0 ? "" : ":",
+                    absl::AsciiStrToLower(info->sha256_thumbprint.substr(i, 2)));
+  }
+  LoadVerifyKeys(colons);
+  v1::VerifyTokenRequest request;
+  request.set_certificate_pem(cert.pem);
+  request.mutable_identity()->set_hub(kHub);
+  request.mutable_identity()->set_device_id("cam");
+  v1::VerifyTokenResponse r;
+  ASSERT_TRUE(Verify(request, &r).ok());
+  EXPECT_EQ(r.verdict(), "VALID") << r.message();
+  EXPECT_EQ(r.certificate().sha1_thumbprint(), info->sha1_thumbprint);
+  EXPECT_EQ(r.certificate().sha256_thumbprint(), info->sha256_thumbprint);
+  EXPECT_EQ(r.certificate().not_after(), kNow + 86400);
+  EXPECT_EQ(r.matched_key().slot(), v1::KEY_SLOT_PRIMARY);
+
+  request.mutable_identity()->set_device_id("dev1");  // a SAS device: no thumbprint registered
+  ASSERT_TRUE(Verify(request, &r).ok());
+  EXPECT_EQ(r.verdict(), "THUMBPRINT_MISMATCH");
+  EXPECT_THAT(r.message(), HasSubstr(absl::StrCat("SHA2Hash=", info->sha256_thumbprint,
+                                                  "; Configuration: PrimaryThumbprint=null")));
+
+  clock_.Advance(absl::Hours(48));
+  request.mutable_identity()->set_device_id("cam");
+  ASSERT_TRUE(Verify(request, &r).ok());
+  EXPECT_EQ(r.verdict(), "CERT_EXPIRED");
+}
+
+TEST_F(VerifyTokenTest, BadRequestsAndNotReady) {
+  v1::VerifyTokenResponse r;
+  v1::VerifyTokenRequest token_only;
+  token_only.set_token("SharedAccessSignature sr=a&sig=b&se=1");
+  EXPECT_EQ(Verify(token_only, &r).error_code(), grpc::StatusCode::UNAVAILABLE);
+  LoadVerifyKeys();
+  EXPECT_EQ(Verify(v1::VerifyTokenRequest(), &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::VerifyTokenRequest both = token_only;
+  both.set_certificate_pem("x");
+  EXPECT_EQ(Verify(both, &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::VerifyTokenRequest bad_pem;
+  bad_pem.set_certificate_pem("not a certificate");
+  bad_pem.mutable_identity()->set_hub(kHub);
+  bad_pem.mutable_identity()->set_device_id("cam");
+  const grpc::Status pem_status = Verify(bad_pem, &r);
+  EXPECT_EQ(pem_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(pem_status.error_message(), HasSubstr("no PEM certificate"));
+  bad_pem.mutable_identity()->set_device_id("bad/id");
+  EXPECT_EQ(Verify(bad_pem, &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::VerifyTokenRequest bad_right = token_only;
+  bad_right.set_right(static_cast<v1::Right>(99));
+  EXPECT_EQ(Verify(bad_right, &r).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // A token IoT Hub would reject is an answer, not an error.
+  EXPECT_TRUE(Verify(token_only, &r).ok());
+  EXPECT_EQ(r.verdict(), "MALFORMED");
 }
 
 TEST_F(TokenServiceTest, ReflectionListsTheServices) {

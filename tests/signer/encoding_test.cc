@@ -72,6 +72,38 @@ TEST(Base64Test, RoundTripsEveryLengthAndAgreesWithAbseil) {
   }
 }
 
+TEST(Base64Test, AcceptsExactlyTheCanonicalEncodings) {
+  // Strict means: Abseil's (lenient) decoder accepts the text and re-encoding the bytes gives the
+  // text back. Random texts from the alphabet plus '=' (and a few bytes outside it), including
+  // single-character mutations of valid encodings, must be judged and decoded the same way.
+  std::mt19937_64 rng(TestSeed());
+  const std::string alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n";
+  size_t accepted = 0;
+  for (int round = 0; round < 200000; ++round) {
+    std::string text;
+    if (round % 2 == 0) {
+      text = Base64Encode(testing::RandomBytes(rng, 1 + rng() % 66));
+      text[rng() % text.size()] = alphabet[rng() % alphabet.size()];
+    } else {
+      text.resize(4 * (1 + rng() % 4));
+      for (char& c : text) c = alphabet[rng() % (rng() % 8 == 0 ? alphabet.size() : 64)];
+      if (rng() % 2) text.back() = '=';
+      if (rng() % 4 == 0) text[text.size() - 2] = '=';
+    }
+    std::string lenient;
+    const bool canonical =
+        absl::Base64Unescape(text, &lenient) && absl::Base64Escape(lenient) == text;
+    absl::StatusOr<std::string> strict = Base64Decode(text);
+    ASSERT_EQ(strict.ok(), canonical) << text << ": " << strict.status();
+    if (canonical) {
+      ASSERT_EQ(*strict, lenient) << text;
+      ++accepted;
+    }
+  }
+  EXPECT_GT(accepted, 10000u);  // both outcomes were exercised
+}
+
 TEST(Base64Test, EncodeToWritesExactlyTheEncodedSize) {
   for (size_t n = 0; n <= 10; ++n) {
     const std::string data(n, '\xfb');

@@ -46,17 +46,25 @@ uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
   return StableHash(absl::string_view(begin, size));
 }
 
+absl::string_view IdentityIndex::Names(const Shard& shard, const Record& r) {
+  const size_t size = size_t{r.device_len} + r.module_len;
+  return absl::string_view(r.names_inline() ? r.inline_names : shard.names.data() + r.name_offset,
+                           size);
+}
+
 bool IdentityIndex::SameNames(const Shard& shard, const Record& r, uint8_t hub,
                               absl::string_view device_id, absl::string_view module_id) {
   // Views are compared as views: an empty one may have a null pointer, which memcmp must not see.
-  const absl::string_view names(shard.names.data() + r.name_offset, r.device_len + r.module_len);
-  return r.hub == hub && r.device_len == device_id.size() && r.module_len == module_id.size() &&
-         names.substr(0, r.device_len) == device_id && names.substr(r.device_len) == module_id;
+  if (r.hub != hub || r.device_len != device_id.size() || r.module_len != module_id.size()) {
+    return false;
+  }
+  const absl::string_view names = Names(shard, r);
+  return names.substr(0, r.device_len) == device_id && names.substr(r.device_len) == module_id;
 }
 
 void IdentityIndex::Grow(Shard& shard) {
   const size_t capacity = shard.slots.empty() ? 64 : shard.slots.size() * 2;
-  std::vector<uint64_t> slots(capacity, 0);
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> slots(capacity, 0);
   const size_t mask = capacity - 1;
   for (uint32_t i = 0; i < shard.records.size(); ++i) {
     const uint64_t hash = shard.records[i].hash;
@@ -77,11 +85,18 @@ bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
   const uint32_t index = static_cast<uint32_t>(shard.records.size());
   shard.records.push_back(record);
   Record& stored = shard.records.back();
-  stored.name_offset = static_cast<uint32_t>(shard.names.size());
   stored.device_len = static_cast<uint8_t>(device_id.size());
   stored.module_len = static_cast<uint8_t>(module_id.size());
-  shard.names.append(device_id.data(), device_id.size());
-  shard.names.append(module_id.data(), module_id.size());
+  if (stored.names_inline()) {
+    if (!device_id.empty()) std::memcpy(stored.inline_names, device_id.data(), device_id.size());
+    if (!module_id.empty()) {
+      std::memcpy(stored.inline_names + device_id.size(), module_id.data(), module_id.size());
+    }
+  } else {
+    stored.name_offset = static_cast<uint32_t>(shard.names.size());
+    shard.names.append(device_id.data(), device_id.size());
+    shard.names.append(module_id.data(), module_id.size());
+  }
   const size_t mask = shard.slots.size() - 1;
   size_t pos = record.hash & mask;
   while (shard.slots[pos] != 0) pos = (pos + 1) & mask;
@@ -119,13 +134,13 @@ int64_t IdentityIndex::Find(uint64_t hash, uint8_t hub, absl::string_view device
 absl::string_view IdentityIndex::device_id(uint32_t id) const {
   const Shard& shard = shards_[id >> 26];
   const Record& r = shard.records[id & kIdMask];
-  return absl::string_view(shard.names.data() + r.name_offset, r.device_len);
+  return Names(shard, r).substr(0, r.device_len);
 }
 
 absl::string_view IdentityIndex::module_id(uint32_t id) const {
   const Shard& shard = shards_[id >> 26];
   const Record& r = shard.records[id & kIdMask];
-  return absl::string_view(shard.names.data() + r.name_offset + r.device_len, r.module_len);
+  return Names(shard, r).substr(r.device_len);
 }
 
 void IdentityIndex::Reserve(size_t n) {
@@ -134,7 +149,6 @@ void IdentityIndex::Reserve(size_t n) {
   for (Shard& shard : shards_) {
     const size_t want = shard.records.size() + per_shard;
     shard.records.reserve(want);
-    shard.names.reserve(shard.names.size() + per_shard * 24);
     size_t capacity = shard.slots.empty() ? 64 : shard.slots.size();
     while (want * 4 > capacity * 3) capacity *= 2;
     while (shard.slots.size() < capacity) Grow(shard);

@@ -1,0 +1,129 @@
+#include "service/key_admin_service.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "service/token_service.h"
+#include "signer/crypto_backend.h"
+#include "signer/encoding.h"
+
+namespace sasmint {
+namespace {
+
+AdminIdentity ToAdminIdentity(const v1::Identity& id) {
+  return AdminIdentity{id.hub(), id.device_id(), id.module_id()};
+}
+
+absl::Status DecodeKey(const std::string& text, const std::string& what,
+                       std::optional<HmacKey>* out) {
+  if (text.empty()) return absl::OkStatus();
+  absl::StatusOr<SecretBytes> key = DecodeBase64Key(text, what);
+  if (!key.ok()) return key.status();
+  if (absl::Status s = ValidateKeyLength(*key, what); !s.ok()) return s;
+  out->emplace(HmacKey::FromSecret(*key));
+  return absl::OkStatus();
+}
+
+// WipeKeyText wipes the request's copies of the key text once decoded. The request is the
+// call's own mutable message (const only in the handler's signature); gRPC's receive buffers
+// are not ours to wipe.
+void WipeKeyText(const v1::PutKeysRequest& request) {
+  for (const v1::KeyEntry& e : request.entries()) {
+    for (const std::string* s : {&e.primary_key(), &e.secondary_key()}) {
+      crypto::Cleanse(const_cast<char*>(s->data()), s->size());
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<AdminKeyEntry>> ToAdminKeyEntries(const v1::PutKeysRequest& request) {
+  std::vector<AdminKeyEntry> entries;
+  entries.reserve(request.entries_size());
+  for (int i = 0; i < request.entries_size(); ++i) {
+    const v1::KeyEntry& e = request.entries(i);
+    const std::string path = absl::StrCat("entries[", i, "]");
+    if (!e.has_identity()) return absl::InvalidArgumentError(absl::StrCat(path, ": no identity"));
+    AdminKeyEntry entry;
+    entry.identity = ToAdminIdentity(e.identity());
+    entry.status = e.disabled() ? IdentityStatus::kDisabled : IdentityStatus::kEnabled;
+    if (absl::Status s = DecodeKey(e.primary_key(), path + ".primary_key", &entry.primary);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = DecodeKey(e.secondary_key(), path + ".secondary_key", &entry.secondary);
+        !s.ok()) {
+      return s;
+    }
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+grpc::ServerUnaryReactor* KeyAdminServiceImpl::PutKeys(grpc::CallbackServerContext* context,
+                                                       const v1::PutKeysRequest* request,
+                                                       v1::PutKeysResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status status;
+  if (static_cast<size_t>(request->entries_size()) > admin_->options().max_entries_per_request) {
+    // Refused before decoding a single key.
+    status = absl::InvalidArgumentError(absl::StrCat("PutKeys takes at most ",
+                                                     admin_->options().max_entries_per_request,
+                                                     " entries; got ", request->entries_size()));
+  } else {
+    absl::StatusOr<std::vector<AdminKeyEntry>> entries = ToAdminKeyEntries(*request);
+    if (!entries.ok()) {
+      status = entries.status();
+    } else {
+      absl::StatusOr<PutKeysResult> result = admin_->PutKeys(*std::move(entries), context->peer());
+      if (result.ok()) {
+        response->set_added(result->added);
+        response->set_changed(result->changed);
+      }
+      status = result.status();
+    }
+  }
+  WipeKeyText(*request);
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KeyAdminServiceImpl::DeleteKeys(grpc::CallbackServerContext* context,
+                                                          const v1::DeleteKeysRequest* request,
+                                                          v1::DeleteKeysResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::vector<AdminIdentity> identities;
+  identities.reserve(request->identities_size());
+  for (const v1::Identity& id : request->identities()) identities.push_back(ToAdminIdentity(id));
+  const absl::StatusOr<uint32_t> deleted = admin_->DeleteKeys(identities, context->peer());
+  if (deleted.ok()) response->set_deleted(*deleted);
+  reactor->Finish(ToGrpcStatus(deleted.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KeyAdminServiceImpl::ListKeys(grpc::CallbackServerContext* context,
+                                                        const v1::ListKeysRequest* request,
+                                                        v1::ListKeysResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<KeyPage> page =
+      admin_->ListKeys(request->hub(), request->page_size(), request->page_token());
+  if (page.ok()) {
+    for (const KeyInfoData& k : page->keys) {
+      v1::KeyInfo* info = response->add_keys();
+      info->mutable_identity()->set_hub(k.identity.hub);
+      info->mutable_identity()->set_device_id(k.identity.device_id);
+      info->mutable_identity()->set_module_id(k.identity.module_id);
+      info->set_status(k.status == IdentityStatus::kDisabled ? "disabled" : "enabled");
+      info->set_primary_fingerprint(k.primary_fingerprint);
+      info->set_secondary_fingerprint(k.secondary_fingerprint);
+      info->set_version(k.version);
+      info->set_source(k.source);
+    }
+    response->set_next_page_token(page->next_page_token);
+  }
+  reactor->Finish(ToGrpcStatus(page.status()));
+  return reactor;
+}
+
+}  // namespace sasmint

@@ -11,6 +11,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "service/authorizer.h"
 #include "service/keystore/export_loader.h"
 #include "service/log.h"
 #include "signer/crypto_backend.h"
@@ -407,6 +409,173 @@ absl::Status ParseRotation(const Context& ctx, element e, RetentionOptions* out)
   return absl::OkStatus();
 }
 
+absl::Status ParseTls(const Context& ctx, element e, TlsOptions* out) {
+  object obj;
+  if (auto s = GetObject(ctx, "tls", e, &obj); !s.ok()) return s;
+  if (auto s = CheckNames(ctx, "tls", obj,
+                          {"cert_file", "key_file", "client_ca_file", "require_client_cert"});
+      !s.ok()) {
+    return s;
+  }
+  element v;
+  for (auto [name, field] : {std::pair<const char*, std::string*>{"cert_file", &out->cert_file},
+                             {"key_file", &out->key_file},
+                             {"client_ca_file", &out->client_ca_file}}) {
+    if (obj[name].get(v) != simdjson::SUCCESS) continue;
+    const std::string path = absl::StrCat("tls.", name);
+    std::string file;
+    if (auto s = GetString(ctx, path, v, &file); !s.ok()) return s;
+    if (file.empty()) return ctx.Error(path, "must not be empty (omit it instead)");
+    *field = ctx.Resolve(file);
+  }
+  if (obj["require_client_cert"].get(v) == simdjson::SUCCESS) {
+    bool require = false;
+    if (auto s = GetBool(ctx, "tls.require_client_cert", v, &require); !s.ok()) return s;
+    out->require_client_cert = require;
+  }
+  if (auto s = ValidateTlsOptions(*out); !s.ok()) {
+    return ctx.Error("tls", absl::StripPrefix(s.message(), "tls: "));
+  }
+  return absl::OkStatus();
+}
+
+// ParsePatterns reads an array of ID patterns at `path`.
+absl::Status ParsePatterns(const Context& ctx, const std::string& path, element e,
+                           std::vector<IdPattern>* out) {
+  simdjson::dom::array list;
+  if (e.get_array().get(list) != simdjson::SUCCESS) {
+    return ctx.Error(path, "must be an array of IDs or patterns (\"id\", \"prefix*\", \"*\")");
+  }
+  size_t i = 0;
+  for (element item : list) {
+    const std::string ip = absl::StrCat(path, "[", i++, "]");
+    std::string text;
+    if (auto s = GetString(ctx, ip, item, &text); !s.ok()) return s;
+    absl::StatusOr<IdPattern> pattern = IdPattern::Parse(text);
+    if (!pattern.ok()) return ctx.Error(ip, pattern.status().message());
+    out->push_back(*std::move(pattern));
+  }
+  if (out->empty()) return ctx.Error(path, "must not be empty (omit it instead)");
+  return absl::OkStatus();
+}
+
+absl::Status ParsePattern(const Context& ctx, const std::string& path, element e,
+                          std::optional<IdPattern>* out) {
+  std::string text;
+  if (auto s = GetString(ctx, path, e, &text); !s.ok()) return s;
+  absl::StatusOr<IdPattern> pattern = IdPattern::Parse(text);
+  if (!pattern.ok()) return ctx.Error(path, pattern.status().message());
+  *out = *std::move(pattern);
+  return absl::OkStatus();
+}
+
+absl::Status ParseAllow(const Context& ctx, const std::string& path, element e, AllowRule* out) {
+  object obj;
+  if (auto s = GetObject(ctx, path, e, &obj); !s.ok()) return s;
+  if (auto s = CheckNames(ctx, path, obj,
+                          {"hub", "devices", "modules", "policies", "id_scope", "registrations"});
+      !s.ok()) {
+    return s;
+  }
+  element v;
+  if (obj["hub"].get(v) == simdjson::SUCCESS) {
+    if (auto s = ParsePattern(ctx, path + ".hub", v, &out->hub); !s.ok()) return s;
+  }
+  if (obj["id_scope"].get(v) == simdjson::SUCCESS) {
+    if (auto s = ParsePattern(ctx, path + ".id_scope", v, &out->id_scope); !s.ok()) return s;
+  }
+  for (auto [name, list] :
+       {std::pair<const char*, std::vector<IdPattern>*>{"devices", &out->devices},
+        {"policies", &out->policies},
+        {"registrations", &out->registrations}}) {
+    if (obj[name].get(v) != simdjson::SUCCESS) continue;
+    if (auto s = ParsePatterns(ctx, absl::StrCat(path, ".", name), v, list); !s.ok()) return s;
+  }
+  if (obj["modules"].get(v) == simdjson::SUCCESS) {
+    if (auto s = GetBool(ctx, path + ".modules", v, &out->modules); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// ParseCallers reads the `callers` rules; Authorizer::Create checks what they say together.
+absl::Status ParseCallers(const Context& ctx, element e, ServerOptions* server) {
+  simdjson::dom::array list;
+  if (e.get_array().get(list) != simdjson::SUCCESS) {
+    return ctx.Error("callers", "must be an array of caller rules");
+  }
+  std::vector<CallerRule> rules;
+  size_t i = 0;
+  for (element item : list) {
+    const std::string path = absl::StrCat("callers[", i++, "]");
+    object obj;
+    if (auto s = GetObject(ctx, path, item, &obj); !s.ok()) return s;
+    if (auto s = CheckNames(ctx, path, obj, {"name", "match", "allow", "admin"}); !s.ok()) return s;
+    CallerRule rule;
+    element v;
+    if (obj["name"].get(v) != simdjson::SUCCESS) return ctx.Error(path, "missing \"name\"");
+    if (auto s = GetString(ctx, path + ".name", v, &rule.name); !s.ok()) return s;
+    if (obj["match"].get(v) != simdjson::SUCCESS) {
+      return ctx.Error(path,
+                       "missing \"match\": {\"common_name\" | \"san\" | \"spiffe\": \"...\"} or "
+                       "{\"anonymous\": true}");
+    }
+    object match;
+    const std::string mp = path + ".match";
+    if (auto s = GetObject(ctx, mp, v, &match); !s.ok()) return s;
+    if (auto s = CheckNames(ctx, mp, match, {"common_name", "san", "spiffe", "anonymous"});
+        !s.ok()) {
+      return s;
+    }
+    if (match.size() != 1) {
+      return ctx.Error(mp, "give exactly one of common_name, san, spiffe and anonymous");
+    }
+    for (auto field : match) {
+      const std::string key(field.key);
+      if (key == "anonymous") {
+        bool anonymous = false;
+        if (auto s = GetBool(ctx, mp + ".anonymous", field.value, &anonymous); !s.ok()) return s;
+        if (!anonymous) return ctx.Error(mp + ".anonymous", "must be true (or omitted)");
+        rule.match = CallerMatch::kAnonymous;
+        continue;
+      }
+      rule.match = key == "common_name" ? CallerMatch::kCommonName
+                   : key == "san"       ? CallerMatch::kSan
+                                        : CallerMatch::kSpiffe;
+      if (auto s = GetString(ctx, absl::StrCat(mp, ".", key), field.value, &rule.match_value);
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (obj["allow"].get(v) == simdjson::SUCCESS) {
+      simdjson::dom::array allow;
+      if (v.get_array().get(allow) != simdjson::SUCCESS) {
+        return ctx.Error(path + ".allow", "must be an array");
+      }
+      size_t j = 0;
+      for (element a : allow) {
+        AllowRule rule_allow;
+        if (auto s = ParseAllow(ctx, absl::StrCat(path, ".allow[", j++, "]"), a, &rule_allow);
+            !s.ok()) {
+          return s;
+        }
+        rule.allow.push_back(std::move(rule_allow));
+      }
+    }
+    if (obj["admin"].get(v) == simdjson::SUCCESS) {
+      if (auto s = GetBool(ctx, path + ".admin", v, &rule.admin); !s.ok()) return s;
+    }
+    rules.push_back(std::move(rule));
+  }
+  absl::StatusOr<Authorizer> authorizer = Authorizer::Create(std::move(rules));
+  if (!authorizer.ok()) {
+    // "callers[i]...: reason": the path is already in the message.
+    return absl::InvalidArgumentError(
+        absl::StrCat(ctx.source, ": ", authorizer.status().message()));
+  }
+  server->authorizer = std::make_shared<const Authorizer>(*std::move(authorizer));
+  return absl::OkStatus();
+}
+
 std::optional<StoredKey> PrepareOptional(const std::optional<SecretBytes>& key) {
   if (!key) return std::nullopt;
   StoredKey stored{HmacKey::FromSecret(*key), {}};
@@ -449,9 +618,9 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
   absl::Status status = [&]() -> absl::Status {
     object obj;
     if (auto s = GetObject(ctx, "(top level)", root, &obj); !s.ok()) return s;
-    if (auto s = CheckNames(
-            ctx, "(top level)", obj,
-            {"listen", "hubs", "dps", "limits", "malformed_export_lines", "admin", "rotation"});
+    if (auto s = CheckNames(ctx, "(top level)", obj,
+                            {"listen", "hubs", "dps", "limits", "malformed_export_lines", "admin",
+                             "rotation", "tls", "health_listen", "callers"});
         !s.ok()) {
       return s;
     }
@@ -477,6 +646,20 @@ absl::StatusOr<ServiceConfig> ParseConfig(absl::string_view text, absl::string_v
       if (auto s = ValidateServerOptions(config.server); !s.ok()) {
         return ctx.Error("admin.listen", s.message());
       }
+    }
+    if (obj["tls"].get(v) == simdjson::SUCCESS) {
+      if (auto s = ParseTls(ctx, v, &config.server.tls); !s.ok()) return s;
+    }
+    if (obj["health_listen"].get(v) == simdjson::SUCCESS) {
+      std::string& listen = config.server.health_listen_address;
+      if (auto s = GetString(ctx, "health_listen", v, &listen); !s.ok()) return s;
+      if (listen.empty()) return ctx.Error("health_listen", "must not be empty (omit it instead)");
+      if (auto s = ValidateServerOptions(config.server); !s.ok()) {
+        return ctx.Error("health_listen", s.message());
+      }
+    }
+    if (obj["callers"].get(v) == simdjson::SUCCESS) {
+      if (auto s = ParseCallers(ctx, v, &config.server); !s.ok()) return s;
     }
     if (obj["rotation"].get(v) == simdjson::SUCCESS) {
       if (auto s = ParseRotation(ctx, v, &config.admin.retention); !s.ok()) return s;

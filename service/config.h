@@ -31,8 +31,20 @@
 //     "admin": {"listen": "127.0.0.1:7001",         // optional: KeyAdmin only there
 //               "authoritative": false,             // true: admin changes survive reloads
 //               "max_entries_per_request": 10000},
-//     "rotation": {"retired_keep_seconds": 604800, "retired_keep_count": 2}
+//     "rotation": {"retired_keep_seconds": 604800, "retired_keep_count": 2},
+//     "tls": {"cert_file": "tls.crt", "key_file": "tls.key",      // TLS on listen and admin
+//             "client_ca_file": "clients-ca.crt",                 // mTLS: verify callers
+//             "require_client_cert": true},                       // default with a client CA
+//     "health_listen": "0.0.0.0:8081",               // optional: plaintext health only
+//     "callers": [                                   // optional: who may mint what
+//       {"name": "gateway-eu", "match": {"common_name": "gw-eu-1"},  // or san, spiffe,
+//        "allow": [{"hub": "eu.azure-devices.net", "devices": ["eu-*"], "modules": true},
+//                  {"hub": "eu.azure-devices.net", "policies": ["device-svc"]},
+//                  {"id_scope": "0ne000A1B2C", "registrations": ["eu-*"]}]},
+//       {"name": "ops", "match": {"common_name": "ops"}, "admin": true}]  // {"anonymous": true}
 //   }
+//
+// Without "callers" every caller may mint for every identity; with it, see authorizer.h.
 //
 // Functions are thread-safe; ServiceConfig is a move-only value (thread-compatible).
 #ifndef SASMINT_SERVICE_CONFIG_H_

@@ -38,6 +38,24 @@ void WipeKeyText(const v1::PutKeysRequest& request) {
 
 }  // namespace
 
+KeyAdminServiceImpl::KeyAdminServiceImpl(KeyAdmin* admin,
+                                         std::shared_ptr<const Authorizer> authorizer)
+    : admin_(admin),
+      authorizer_(authorizer != nullptr
+                      ? std::move(authorizer)
+                      : std::make_shared<const Authorizer>(Authorizer::Disabled())) {}
+
+absl::Status KeyAdminServiceImpl::Check(const grpc::CallbackServerContext& context,
+                                        absl::string_view method) const {
+  absl::StatusOr<Caller> caller = ResolveCaller(*authorizer_, context, method);
+  if (!caller.ok()) return caller.status();
+  if (absl::Status s = AuthorizeAdmin(caller->rule); !s.ok()) {
+    LogDenied(*caller, method, s);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<AdminKeyEntry>> ToAdminKeyEntries(const v1::PutKeysRequest& request) {
   std::vector<AdminKeyEntry> entries;
   entries.reserve(request.entries_size());
@@ -65,8 +83,11 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::PutKeys(grpc::CallbackServerConte
                                                        const v1::PutKeysRequest* request,
                                                        v1::PutKeysResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status;
-  if (static_cast<size_t>(request->entries_size()) > admin_->options().max_entries_per_request) {
+  absl::Status status = Check(*context, "KeyAdmin.PutKeys");
+  if (!status.ok()) {
+    // Refused before decoding a single key; the key text is still wiped below.
+  } else if (static_cast<size_t>(request->entries_size()) >
+             admin_->options().max_entries_per_request) {
     // Refused before decoding a single key.
     status = absl::InvalidArgumentError(absl::StrCat("PutKeys takes at most ",
                                                      admin_->options().max_entries_per_request,
@@ -93,6 +114,10 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::DeleteKeys(grpc::CallbackServerCo
                                                           const v1::DeleteKeysRequest* request,
                                                           v1::DeleteKeysResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = Check(*context, "KeyAdmin.DeleteKeys"); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   std::vector<AdminIdentity> identities;
   identities.reserve(request->identities_size());
   for (const v1::Identity& id : request->identities()) identities.push_back(ToAdminIdentity(id));
@@ -106,6 +131,10 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::ListKeys(grpc::CallbackServerCont
                                                         const v1::ListKeysRequest* request,
                                                         v1::ListKeysResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = Check(*context, "KeyAdmin.ListKeys"); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   absl::StatusOr<KeyPage> page =
       admin_->ListKeys(request->hub(), request->page_size(), request->page_token());
   if (page.ok()) {

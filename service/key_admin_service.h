@@ -5,16 +5,20 @@
 // request's copies of the key text are wiped); responses carry metadata only: identities,
 // status, fingerprints, versions and sources, never key bytes. Errors name the entry and field
 // ("entries[3].primary_key: ...") and never contain key text. Serving it on its own listen
-// address is Server's business (ServerOptions::admin_listen_address). Thread-safe.
+// address is Server's business (ServerOptions::admin_listen_address). With an enabled Authorizer
+// every call needs a caller whose rule has `admin: true` (PERMISSION_DENIED otherwise, before
+// any key is decoded). Thread-safe.
 #ifndef SASMINT_SERVICE_KEY_ADMIN_SERVICE_H_
 #define SASMINT_SERVICE_KEY_ADMIN_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "sasmint/v1/sasmint.grpc.pb.h"
+#include "service/authorizer.h"
 #include "service/key_admin.h"
 
 namespace sasmint {
@@ -26,8 +30,9 @@ absl::StatusOr<std::vector<AdminKeyEntry>> ToAdminKeyEntries(const v1::PutKeysRe
 
 class KeyAdminServiceImpl final : public v1::KeyAdmin::CallbackService {
  public:
-  // `admin` must outlive the service.
-  explicit KeyAdminServiceImpl(KeyAdmin* admin) : admin_(admin) {}
+  // `admin` must outlive the service. A null `authorizer` turns authorization off.
+  explicit KeyAdminServiceImpl(KeyAdmin* admin,
+                               std::shared_ptr<const Authorizer> authorizer = nullptr);
 
   grpc::ServerUnaryReactor* PutKeys(grpc::CallbackServerContext* context,
                                     const v1::PutKeysRequest* request,
@@ -40,7 +45,11 @@ class KeyAdminServiceImpl final : public v1::KeyAdmin::CallbackService {
                                      v1::ListKeysResponse* response) override;
 
  private:
+  // Check returns OK if the caller of `context` may call KeyAdmin's `method`.
+  absl::Status Check(const grpc::CallbackServerContext& context, absl::string_view method) const;
+
   KeyAdmin* const admin_;
+  const std::shared_ptr<const Authorizer> authorizer_;
 };
 
 }  // namespace sasmint

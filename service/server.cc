@@ -19,6 +19,13 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
         "admin listen address must differ from the listen address (leave it unset to serve "
         "KeyAdmin on the main address)");
   }
+  if (!o.health_listen_address.empty() && !absl::EndsWith(o.health_listen_address, ":0") &&
+      (o.health_listen_address == o.listen_address ||
+       o.health_listen_address == o.admin_listen_address)) {
+    return absl::InvalidArgumentError(
+        "health listen address must differ from the listen and admin addresses");
+  }
+  if (absl::Status s = ValidateTlsOptions(o.tls); !s.ok()) return s;
   if (o.max_message_bytes < 1024) {
     return absl::InvalidArgumentError("max_message_bytes must be at least 1024");
   }
@@ -67,13 +74,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   if (absl::Status s = ValidateServerOptions(options); !s.ok()) return s;
   absl::StatusOr<BatchSigner> signer = BatchSigner::Best();
   if (!signer.ok()) return signer.status();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::shared_ptr<const Authorizer> authorizer =
+      options.authorizer != nullptr ? options.authorizer
+                                    : std::make_shared<const Authorizer>(Authorizer::Disabled());
   std::unique_ptr<Server> server(new Server());
   server->signer_description_ = signer->Describe();
-  server->token_service_ =
-      std::make_unique<TokenServiceImpl>(store, clock, options.mint, *signer, options.pool);
+  server->token_service_ = std::make_unique<TokenServiceImpl>(store, clock, options.mint, *signer,
+                                                              options.pool, authorizer);
   // Without a KeyAdmin the service is still registered (discoverable), answering UNIMPLEMENTED.
   if (admin != nullptr) {
-    server->key_admin_ = std::make_unique<KeyAdminServiceImpl>(admin);
+    server->key_admin_ = std::make_unique<KeyAdminServiceImpl>(admin, authorizer);
   } else {
     server->key_admin_ = std::make_unique<v1::KeyAdmin::CallbackService>();
   }
@@ -82,8 +95,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(options.listen_address, *credentials, &server->port_);
   ApplyLimits(options, builder);
   builder.RegisterService(server->token_service_.get());
   if (!separate_admin) builder.RegisterService(server->key_admin_.get());
@@ -94,7 +106,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   }
   if (separate_admin) {
     grpc::ServerBuilder admin_builder;
-    admin_builder.AddListeningPort(options.admin_listen_address, grpc::InsecureServerCredentials(),
+    // The same credentials: KeyAdmin callers are authorized by their certificates too.
+    admin_builder.AddListeningPort(options.admin_listen_address, *credentials,
                                    &server->admin_port_);
     ApplyLimits(options, admin_builder);
     admin_builder.RegisterService(server->key_admin_.get());
@@ -105,6 +118,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                                  " (address in use, not local, or malformed)"));
     }
   }
+  if (!options.health_listen_address.empty()) {
+    // No services of ours: gRPC adds its default health service (and, once enabled anywhere in
+    // the process, server reflection, which here lists only health).
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(options.health_listen_address,
+                                    grpc::InsecureServerCredentials(), &server->health_port_);
+    ApplyLimits(options, health_builder);
+    server->health_server_ = health_builder.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on health address ",
+                                                 options.health_listen_address,
+                                                 " (address in use, not local, or malformed)"));
+    }
+  }
   server->SetServing(false);
   return server;
 }
@@ -112,11 +139,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 Server::~Server() { Shutdown(absl::ZeroDuration(), absl::ZeroDuration()); }
 
 void Server::SetServing(bool serving) {
-  if (server_ == nullptr) return;
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health == nullptr) return;
-  health->SetServingStatus(serving);
-  health->SetServingStatus("sasmint.v1.TokenService", serving);
+  for (grpc::Server* s : {server_.get(), health_server_.get()}) {
+    if (s == nullptr) continue;
+    grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();
+    if (health == nullptr) continue;
+    health->SetServingStatus(serving);
+    health->SetServingStatus("sasmint.v1.TokenService", serving);
+  }
 }
 
 void Server::Shutdown(absl::Duration drain, absl::Duration grace) {
@@ -137,6 +166,12 @@ void Server::Shutdown(absl::Duration drain, absl::Duration grace) {
   server_->Shutdown(deadline);
   server_->Wait();
   server_.reset();
+  // Last: probes see NOT_SERVING (not a refused connection) until the main listener is gone.
+  if (health_server_ != nullptr) {
+    health_server_->Shutdown(deadline);
+    health_server_->Wait();
+    health_server_.reset();
+  }
 }
 
 }  // namespace sasmint

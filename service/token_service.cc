@@ -4,8 +4,10 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "service/log.h"
 
 namespace sasmint {
 namespace {
@@ -23,9 +25,14 @@ void FillResponse(const MintedToken& minted, v1::MintTokenResponse* response) {
 }
 
 absl::StatusOr<MintedToken> MintOne(const Minter& minter, const IdentityTable& table,
-                                    const v1::MintTokenRequest& request, absl::Time now) {
+                                    const v1::MintTokenRequest& request, absl::Time now,
+                                    const Caller& caller) {
   absl::StatusOr<MintRequest> parsed = ToMintRequest(request);
   if (!parsed.ok()) return parsed.status();
+  if (absl::Status s = Authorize(caller.rule, parsed->scope); !s.ok()) {
+    LogDenied(caller, "MintToken", s);
+    return s;
+  }
   return minter.Mint(table, *parsed, now);
 }
 
@@ -36,6 +43,60 @@ const absl::Status& NotReady() {
 }
 
 }  // namespace
+
+CallerIdentity CallerIdentityOf(const grpc::ServerContextBase& context) {
+  CallerIdentity out;
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  // Authenticated only with a certificate the server verified against its client CA.
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return out;
+  out.authenticated = true;
+  for (const grpc::string_ref& v : auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+    out.common_name.assign(v.data(), v.size());
+  }
+  for (const grpc::string_ref& v : auth->FindPropertyValues(GRPC_X509_SAN_PROPERTY_NAME)) {
+    out.sans.emplace_back(v.data(), v.size());
+  }
+  for (const grpc::string_ref& v : auth->FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) {
+    out.spiffe_id.assign(v.data(), v.size());
+  }
+  if (out.spiffe_id.empty()) {
+    // gRPC reports a SPIFFE ID only when it is the certificate's one URI SAN; take it from the
+    // SANs otherwise (a certificate with two spiffe:// SANs is not a SPIFFE identity: none).
+    int found = 0;
+    for (const std::string& san : out.sans) {
+      if (absl::StartsWith(san, "spiffe://") && found++ == 0) out.spiffe_id = san;
+    }
+    if (found > 1) out.spiffe_id.clear();
+  }
+  return out;
+}
+
+absl::StatusOr<Caller> ResolveCaller(const Authorizer& authorizer,
+                                     const grpc::ServerContextBase& context,
+                                     absl::string_view method) {
+  Caller caller;
+  if (!authorizer.enabled()) return caller;
+  const CallerIdentity identity = CallerIdentityOf(context);
+  caller.identity = identity.Describe();
+  caller.rule = authorizer.Match(identity);
+  if (caller.rule == nullptr) {
+    const absl::Status denied = absl::PermissionDeniedError(
+        absl::StrCat("caller ", caller.identity, " matches no rule of the callers configuration"));
+    LogDenied(caller, method, denied);
+    return denied;
+  }
+  return caller;
+}
+
+void LogDenied(const Caller& caller, absl::string_view method, const absl::Status& denial,
+               int denied_items) {
+  Log(LogLevel::kWarning, "permission denied",
+      {{"caller", caller.rule == nullptr ? absl::string_view("(none)") : caller.rule->name},
+       {"identity", caller.identity},
+       {"method", method},
+       {"denied_items", absl::StrCat(denied_items)},
+       {"first", denial.message()}});
+}
 
 absl::StatusOr<KeySlot> ToKeySlot(v1::KeySlot slot) {
   switch (slot) {
@@ -175,12 +236,17 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContex
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }
+  const absl::StatusOr<Caller> caller = ResolveCaller(*authorizer_, *context, "MintToken");
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   const std::shared_ptr<const IdentityTable> table = store_->Snapshot();
   if (table == nullptr) {
     reactor->Finish(ToGrpcStatus(NotReady()));
     return reactor;
   }
-  absl::StatusOr<MintedToken> minted = MintOne(minter_, *table, *request, clock_->Now());
+  absl::StatusOr<MintedToken> minted = MintOne(minter_, *table, *request, clock_->Now(), *caller);
   if (minted.ok()) FillResponse(*minted, response);
   reactor->Finish(ToGrpcStatus(minted.status()));
   return reactor;
@@ -192,6 +258,11 @@ grpc::ServerUnaryReactor* TokenServiceImpl::VerifyToken(grpc::CallbackServerCont
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (absl::Status s = Admit(); !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  const absl::StatusOr<Caller> caller = ResolveCaller(*authorizer_, *context, "VerifyToken");
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
   }
   const std::shared_ptr<const IdentityTable> table = store_->Snapshot();
@@ -218,7 +289,14 @@ grpc::ServerUnaryReactor* TokenServiceImpl::VerifyToken(grpc::CallbackServerCont
   // not mint for a scope must not learn whether its keys or registry entry match. target->scopes
   // holds every scope the verification below looks up (the token's reading by IoT Hub and the
   // readings it may have meant, or the certificate's identity); nothing has been looked up yet.
-  // Check each one here and answer PERMISSION_DENIED before the lookup.
+  // Each one is checked here, and any denial answers PERMISSION_DENIED before the lookup.
+  for (const TokenScope& scope : target->scopes) {
+    if (absl::Status s = Authorize(caller->rule, scope); !s.ok()) {
+      LogDenied(*caller, "VerifyToken", s);
+      reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
+  }
   const VerifyKeys keys = VerifyKeys::Table(*table);
   const VerifyReport report =
       target->token
@@ -231,9 +309,13 @@ grpc::ServerUnaryReactor* TokenServiceImpl::VerifyToken(grpc::CallbackServerCont
 }
 
 TokenServiceImpl::TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,
-                                   BatchSigner signer, PoolOptions pool)
+                                   BatchSigner signer, PoolOptions pool,
+                                   std::shared_ptr<const Authorizer> authorizer)
     : store_(store),
       clock_(clock),
+      authorizer_(authorizer != nullptr
+                      ? std::move(authorizer)
+                      : std::make_shared<const Authorizer>(Authorizer::Disabled())),
       minter_(options, signer),
       slice_items_(pool.slice_items > 0 ? pool.slice_items : 256),
       pool_(std::make_unique<WorkPool>(
@@ -247,7 +329,8 @@ TokenServiceImpl::TokenServiceImpl(const KeyStore* store, const Clock* clock, Mi
 TokenServiceImpl::~TokenServiceImpl() = default;
 
 absl::StatusOr<BatchJob> TokenServiceImpl::StartBatch(const v1::MintTokensRequest& request,
-                                                      v1::MintTokensResponse* response) const {
+                                                      v1::MintTokensResponse* response,
+                                                      Caller caller, const char* method) const {
   if (absl::Status s = Admit(); !s.ok()) return s;
   const uint32_t max_batch = minter_.options().max_batch_size;
   if (static_cast<uint64_t>(request.requests_size()) > max_batch) {
@@ -261,6 +344,8 @@ absl::StatusOr<BatchJob> TokenServiceImpl::StartBatch(const v1::MintTokensReques
   job.now = clock_->Now();
   job.request = &request;
   job.response = response;
+  job.caller = std::move(caller);
+  job.method = method;
   response->set_batch_id(request.batch_id());
   response->mutable_results()->Reserve(request.requests_size());
   return job;
@@ -305,18 +390,25 @@ bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
     ResolvedMint* r = &resolved[used];
     const v1::MintTokenRequest& item = job.request->requests(i);
     absl::Status status;
+    // Authorization comes before every lookup, so a denial reads the same whether or not the
+    // identity exists; an allowed item costs a few string comparisons.
     if (item.scope_case() == v1::MintTokenRequest::kIdentity) {
-      absl::StatusOr<KeySlot> slot = ToKeySlot(item.key_slot());
-      status = slot.ok() ? minter_.ResolveIdentityInto(
-                               table, item.identity().hub(), item.identity().device_id(),
-                               item.identity().module_id(), item.ttl_seconds(), *slot, r,
-                               hashes[i % kRing])
-                         : slot.status();
+      const v1::Identity& id = item.identity();
+      status = AuthorizeIdentity(job.caller.rule, id.hub(), id.device_id(), id.module_id());
+      if (status.ok()) {
+        absl::StatusOr<KeySlot> slot = ToKeySlot(item.key_slot());
+        status = slot.ok()
+                     ? minter_.ResolveIdentityInto(table, id.hub(), id.device_id(), id.module_id(),
+                                                   item.ttl_seconds(), *slot, r, hashes[i % kRing])
+                     : slot.status();
+      }
     } else {
       absl::StatusOr<MintRequest> request = ToMintRequest(item);
-      status = request.ok() ? minter_.ResolveInto(table, *request, r) : request.status();
+      status = request.ok() ? Authorize(job.caller.rule, request->scope) : request.status();
+      if (status.ok()) status = minter_.ResolveInto(table, *request, r);
     }
     if (!status.ok()) {
+      if (absl::IsPermissionDenied(status) && job.denied++ == 0) job.first_denial = status;
       result->mutable_error()->set_code(static_cast<int32_t>(status.code()));
       result->mutable_error()->set_message(std::string(status.message()));
       continue;
@@ -347,6 +439,9 @@ bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
   // DPS device keys derived for this slice are wiped now rather than when the slot is reused.
   for (size_t k = 0; k < used; ++k) resolved[k].ClearDerivedKey();
   job.next = end;
+  if (job.done() && job.denied > 0) {
+    LogDenied(job.caller, job.method, job.first_denial, job.denied);
+  }
   return !job.done();
 }
 
@@ -396,7 +491,12 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintTokens(grpc::CallbackServerConte
                                                        const v1::MintTokensRequest* request,
                                                        v1::MintTokensResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<BatchJob> job = StartBatch(*request, response);
+  absl::StatusOr<Caller> caller = ResolveCaller(*authorizer_, *context, "MintTokens");
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  absl::StatusOr<BatchJob> job = StartBatch(*request, response, *std::move(caller));
   if (!job.ok()) {
     reactor->Finish(ToGrpcStatus(job.status()));
     return reactor;
@@ -424,6 +524,18 @@ class TokenStream final
  public:
   TokenStream(TokenServiceImpl* service, grpc::CallbackServerContext* context)
       : service_(service), context_(context) {
+    // The caller is resolved once per stream; an unknown one ends it before anything is read.
+    absl::StatusOr<Caller> caller = ResolveCaller(service_->authorizer(), *context, "StreamTokens");
+    if (!caller.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+        finished_ = true;
+      }
+      Finish(ToGrpcStatus(caller.status()));
+      return;
+    }
+    caller_ = *std::move(caller);
     {
       absl::MutexLock lock(&mu_);
       read_pending_ = true;
@@ -451,7 +563,7 @@ class TokenStream final
       return;
     }
     v1::MintTokensResponse* out = FreshResponse(target);
-    absl::StatusOr<BatchJob> job = service_->StartBatch(*request_, out);
+    absl::StatusOr<BatchJob> job = service_->StartBatch(*request_, out, caller_, "StreamTokens");
     if (!job.ok()) {
       BatchDone(target, job.status());
       return;
@@ -575,6 +687,7 @@ class TokenStream final
 
   TokenServiceImpl* const service_;
   grpc::CallbackServerContext* const context_;
+  Caller caller_;  // set in the constructor, read-only after
   absl::Mutex mu_;
   // Messages live on arenas that are reset for each batch: a batch's thousands of result
   // messages and strings then cost a few block allocations, not several mallocs each (protobuf

@@ -5,8 +5,10 @@
 // inside a reactor: batches larger than a slice are minted on a WorkPool, one slice at a time,
 // round-robin with other batches, so one large caller cannot starve the others. VerifyToken
 // explains tokens and certificates with the Verifier (verifier.h) against the same snapshot, at the
-// server's clock. Thread-safe: gRPC calls it from many threads; it holds no mutable state of its
-// own.
+// server's clock. Every call is authorized first (authorizer.h): the caller's rule is found once
+// per call from its verified certificate, then each item or verified scope is checked before
+// any key is looked up; denials are logged, one JSON line per call. Thread-safe: gRPC calls it from
+// many threads; it holds no mutable state of its own.
 #ifndef SASMINT_SERVICE_TOKEN_SERVICE_H_
 #define SASMINT_SERVICE_TOKEN_SERVICE_H_
 
@@ -17,11 +19,13 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sasmint/v1/sasmint.grpc.pb.h"
+#include "service/authorizer.h"
 #include "service/cert_inspector.h"
 #include "service/clock.h"
 #include "service/keystore/key_store.h"
@@ -62,6 +66,27 @@ absl::StatusOr<VerifyTarget> ResolveVerifyTarget(const v1::VerifyTokenRequest& r
 // FillVerifyResponse writes a report into a response.
 void FillVerifyResponse(const VerifyReport& report, v1::VerifyTokenResponse* response);
 
+// CallerIdentityOf returns what the transport verified about the peer of a call: its
+// certificate's common name, subject alternative names and SPIFFE ID, or an anonymous identity
+// for a call without a verified certificate.
+CallerIdentity CallerIdentityOf(const grpc::ServerContextBase& context);
+
+// Caller is the authorization state of one call: its rule, and its identity for logs.
+struct Caller {
+  const CallerRule* rule = Authorizer::Unrestricted();
+  std::string identity;  // CallerIdentity::Describe(); empty when authorization is off
+};
+
+// ResolveCaller returns the caller of a call to `method`; PERMISSION_DENIED (logged) if
+// `authorizer` is enabled and no rule matches the peer. Reads nothing when it is disabled.
+absl::StatusOr<Caller> ResolveCaller(const Authorizer& authorizer,
+                                     const grpc::ServerContextBase& context,
+                                     absl::string_view method);
+
+// LogDenied writes the one log line of a denied call: caller, identity, method, what.
+void LogDenied(const Caller& caller, absl::string_view method, const absl::Status& denial,
+               int denied_items = 1);
+
 // BatchJob is a batch being minted: the snapshot and time it is minted against, and how far it
 // has got. Results are appended to `response` in request order.
 struct BatchJob {
@@ -70,6 +95,10 @@ struct BatchJob {
   const v1::MintTokensRequest* request = nullptr;
   v1::MintTokensResponse* response = nullptr;
   int next = 0;
+  Caller caller;  // every item is authorized for caller.rule before its lookup
+  const char* method = "";
+  int denied = 0;             // items refused so far, logged once when the batch is done
+  absl::Status first_denial;  // the first of them
 
   bool done() const { return next >= request->requests_size(); }
 };
@@ -112,8 +141,10 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
 class TokenServiceImpl final : public v1::TokenService::CallbackService {
  public:
   // The store and clock must outlive the service.
+  // A null `authorizer` turns authorization off.
   TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,
-                   BatchSigner signer, PoolOptions pool = {});
+                   BatchSigner signer, PoolOptions pool = {},
+                   std::shared_ptr<const Authorizer> authorizer = nullptr);
   ~TokenServiceImpl() override;
 
   grpc::ServerUnaryReactor* MintToken(grpc::CallbackServerContext* context,
@@ -134,11 +165,13 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
                                         const v1::VerifyTokenRequest* request,
                                         v1::VerifyTokenResponse* response) override;
 
-  // StartBatch admits a batch: INVALID_ARGUMENT if it exceeds the maximum size, UNAVAILABLE
-  // before keys are loaded or while draining. Sets the response's batch_id.
+  // StartBatch admits a batch of `caller`: INVALID_ARGUMENT if it exceeds the maximum size,
+  // UNAVAILABLE before keys are loaded or while draining. Sets the response's batch_id.
   absl::StatusOr<BatchJob> StartBatch(const v1::MintTokensRequest& request,
-                                      v1::MintTokensResponse* response) const;
-  // MintSlice mints up to `max_items` more items of `job`; returns whether items remain.
+                                      v1::MintTokensResponse* response, Caller caller = {},
+                                      const char* method = "MintTokens") const;
+  // MintSlice mints up to `max_items` more items of `job`; returns whether items remain. Items
+  // the caller may not mint fail alone with PERMISSION_DENIED.
   bool MintSlice(BatchJob& job, size_t max_items) const;
   // MintBatch is StartBatch plus every slice, inline.
   absl::Status MintBatch(const v1::MintTokensRequest& request,
@@ -153,6 +186,8 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   void StartDraining() { draining_.store(true, std::memory_order_release); }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
 
+  const Authorizer& authorizer() const { return *authorizer_; }
+
  private:
   // Admit returns OK or the UNAVAILABLE status for a new call or batch.
   absl::Status Admit() const;
@@ -162,6 +197,7 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   std::atomic<bool> draining_{false};
   const KeyStore* store_;
   const Clock* clock_;
+  std::shared_ptr<const Authorizer> authorizer_;
   Minter minter_;
   const size_t slice_items_;
   std::unique_ptr<WorkPool> pool_;

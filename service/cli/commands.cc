@@ -27,6 +27,7 @@
 #include "service/log.h"
 #include "service/reloader.h"
 #include "service/server.h"
+#include "service/tls.h"
 #include "service/verifier.h"
 #include "signer/encoding.h"
 #include "signer/sas_token.h"
@@ -38,7 +39,8 @@ constexpr char kUsage[] =
     "usage: sasmint <command> [flags]\n"
     "commands:\n"
     "  serve       [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]\n"
-    "              [--port-file FILE] [--admin-listen ADDR]\n"
+    "              [--port-file FILE] [--admin-listen ADDR] [--health-listen ADDR]\n"
+    "              [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
     "  serve       --check-config FILE\n"
     "  token       --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])\n"
     "              --key B64 (--expiry UNIX | --ttl S) [--json]\n"
@@ -46,12 +48,14 @@ constexpr char kUsage[] =
     "  derive-key  --group-key B64 --registration ID\n"
     "  mint        --server ADDR --hub HOST --device ID [--module ID] [--ttl S]\n"
     "              [--key-slot primary|secondary] [--timeout S] [--json]\n"
+    "              [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]]\n"
     "  verify      TOKEN (--key B64 [--secondary-key B64] | --server ADDR) [--hub HOST]\n"
     "              [--device ID [--module ID]] [--right R] [--now UNIX] [--max-lifetime S]\n"
     "              [--timeout S] [--json]      (TOKEN '-' reads it from stdin)\n"
     "  verify      --cert FILE --hub HOST --device ID [--module ID] (--server ADDR |\n"
     "              --primary-thumbprint X [--secondary-thumbprint Y]) [--now UNIX] [--json]\n"
-    "              exit 0: IoT Hub would accept; 1: it would reject; 2: usage or I/O error\n";
+    "              exit 0: IoT Hub would accept; 1: it would reject; 2: usage or I/O error\n"
+    "              (--server takes mint's --tls-* flags)\n";
 
 int Fail(absl::string_view command, int code, absl::string_view message) {
   std::cerr << "sasmint " << command << ": " << message << std::endl;
@@ -140,6 +144,42 @@ bool IsLoopbackAddress(absl::string_view address) {
          absl::StartsWith(address, "ipv6:[::1]:");
 }
 
+// kClientTlsFlags are the TLS flags of the gRPC clients (mint, verify --server).
+const char* const kClientTlsFlags[] = {"tls-ca", "tls-cert", "tls-key", "tls-server-name"};
+
+absl::flat_hash_set<std::string> WithClientTlsFlags(absl::flat_hash_set<std::string> flags) {
+  for (const char* f : kClientTlsFlags) flags.insert(f);
+  return flags;
+}
+
+// ChannelFromFlags returns the channel to `server`: TLS (mTLS with a certificate) with --tls-ca.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelFromFlags(const Flags& flags,
+                                                                const std::string& server) {
+  ClientTlsOptions tls;
+  tls.ca_file = flags.Get("tls-ca").value_or("");
+  tls.cert_file = flags.Get("tls-cert").value_or("");
+  tls.key_file = flags.Get("tls-key").value_or("");
+  tls.server_name = flags.Get("tls-server-name").value_or("");
+  return MakeClientChannel(server, tls);
+}
+
+// RpcError formats a failed call; a channel that could not connect gets a hint, since gRPC
+// reports a refused TLS handshake only as a deadline or an unavailable server.
+std::string RpcError(const grpc::Status& status, grpc::Channel& channel) {
+  // gRPC's codes are google.rpc.Code values, the same numbers as absl::StatusCode.
+  const std::string name =
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+  std::string out = absl::StrCat(name.empty() ? "UNKNOWN" : name, ": ", status.error_message());
+  if ((status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+       status.error_code() == grpc::StatusCode::UNAVAILABLE) &&
+      channel.GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    absl::StrAppend(&out,
+                    " (could not connect: the server is unreachable, or the TLS handshake failed; "
+                    "check --server, --tls-ca, --tls-cert/--tls-key and --tls-server-name)");
+  }
+  return out;
+}
+
 }  // namespace
 
 int RunToken(const std::vector<std::string>& args) {
@@ -200,10 +240,11 @@ int RunDeriveKey(const std::vector<std::string>& args) {
 
 int RunMint(const std::vector<std::string>& args) {
   constexpr absl::string_view kCmd = "mint";
-  auto flags = Flags::Parse(args,
-                            {"server", "hub", "device", "module", "policy", "resource", "id-scope",
-                             "registration", "ttl", "key-slot", "timeout"},
-                            {"json"});
+  auto flags =
+      Flags::Parse(args,
+                   WithClientTlsFlags({"server", "hub", "device", "module", "policy", "resource",
+                                       "id-scope", "registration", "ttl", "key-slot", "timeout"}),
+                   {"json"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
     return Fail(kCmd, kExitUsage,
@@ -252,20 +293,15 @@ int RunMint(const std::vector<std::string>& args) {
     if (!v.ok()) return FailStatus(kCmd, kExitUsage, v.status());
     timeout_s = *v;
   }
-  auto channel = grpc::CreateChannel(*server, grpc::InsecureChannelCredentials());
-  auto stub = v1::TokenService::NewStub(channel);
+  auto channel = ChannelFromFlags(*flags, *server);
+  if (!channel.ok()) return FailStatus(kCmd, kExitUsage, channel.status());
+  auto stub = v1::TokenService::NewStub(*channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
   context.set_wait_for_ready(true);
   v1::MintTokenResponse response;
   const grpc::Status status = stub->MintToken(&context, request, &response);
-  if (!status.ok()) {
-    // gRPC's codes are google.rpc.Code values, the same numbers as absl::StatusCode.
-    const std::string name =
-        absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
-    return Fail(kCmd, kExitFailure,
-                absl::StrCat(name.empty() ? "UNKNOWN" : name, ": ", status.error_message()));
-  }
+  if (!status.ok()) return Fail(kCmd, kExitFailure, RpcError(status, **channel));
   if (flags->Has("json")) {
     std::cout << "{\"token\":\"" << JsonEscape(response.token())
               << "\",\"expires_at\":" << response.expires_at()
@@ -410,11 +446,12 @@ absl::StatusOr<std::string> TokenFromArgs(const std::vector<std::string>& positi
 
 int RunVerify(const std::vector<std::string>& args) {
   constexpr absl::string_view kCmd = "verify";
-  auto flags = Flags::Parse(
-      args,
-      {"key", "secondary-key", "server", "hub", "device", "module", "right", "now", "max-lifetime",
-       "cert", "primary-thumbprint", "secondary-thumbprint", "timeout"},
-      {"json"});
+  auto flags =
+      Flags::Parse(args,
+                   WithClientTlsFlags({"key", "secondary-key", "server", "hub", "device", "module",
+                                       "right", "now", "max-lifetime", "cert", "primary-thumbprint",
+                                       "secondary-thumbprint", "timeout"}),
+                   {"json"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   const auto server = flags->Get("server");
   const auto cert_path = flags->Get("cert");
@@ -567,29 +604,60 @@ int RunVerify(const std::vector<std::string>& args) {
   }
 
   if (local) {
+    if (auto bad =
+            conflicts({"tls-ca", "tls-cert", "tls-key", "tls-server-name"}, "goes with --server")) {
+      return *bad;
+    }
     PrintReport(*local, options.now, json);
     return local->valid() ? kExitOk : kExitRejected;
   }
-  auto channel = grpc::CreateChannel(*server, grpc::InsecureChannelCredentials());
-  auto stub = v1::TokenService::NewStub(channel);
+  auto channel = ChannelFromFlags(*flags, *server);
+  if (!channel.ok()) return FailStatus(kCmd, kExitUsage, channel.status());
+  auto stub = v1::TokenService::NewStub(*channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
   context.set_wait_for_ready(true);
   v1::VerifyTokenResponse response;
   const grpc::Status status = stub->VerifyToken(&context, request, &response);
-  if (!status.ok()) {
-    const std::string name =
-        absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
-    // No verdict came back: an error, not a rejection.
-    return Fail(kCmd, kExitUsage,
-                absl::StrCat(name.empty() ? "UNKNOWN" : name, ": ", status.error_message()));
-  }
+  // No verdict came back: an error, not a rejection.
+  if (!status.ok()) return Fail(kCmd, kExitUsage, RpcError(status, **channel));
   const VerifyReport report = ReportFromResponse(response);
   PrintReport(report, response.server_time(), json);
   return report.valid() ? kExitOk : kExitRejected;
 }
 
 namespace {
+
+// ApplyListenerFlags applies the flags that override the configuration's listeners: addresses
+// and TLS files.
+void ApplyListenerFlags(const Flags& flags, ServerOptions* server) {
+  if (const auto listen = flags.Get("listen")) server->listen_address = *listen;
+  if (const auto admin = flags.Get("admin-listen")) server->admin_listen_address = *admin;
+  if (const auto health = flags.Get("health-listen")) server->health_listen_address = *health;
+  if (const auto cert = flags.Get("tls-cert")) server->tls.cert_file = *cert;
+  if (const auto key = flags.Get("tls-key")) server->tls.key_file = *key;
+  if (const auto ca = flags.Get("tls-client-ca")) server->tls.client_ca_file = *ca;
+}
+
+// LogSecurityWarnings says, once at start, what a configuration leaves open.
+void LogSecurityWarnings(const ServerOptions& server) {
+  const bool authorization = server.authorizer != nullptr && server.authorizer->enabled();
+  if (!authorization) {
+    Log(LogLevel::kWarning,
+        "authorization is off (no callers configured): every caller may mint for every identity");
+  }
+  if (!server.tls.enabled() && !IsLoopbackAddress(server.listen_address)) {
+    Log(LogLevel::kWarning,
+        "TLS is off on a non-loopback listen address: callers are not authenticated and tokens "
+        "cross the network in plaintext",
+        {{"listen", server.listen_address}});
+  }
+  if (authorization && server.tls.client_ca_file.empty()) {
+    Log(LogLevel::kWarning,
+        "callers are configured but no client CA is: every caller is anonymous and only "
+        "anonymous rules can match");
+  }
+}
 
 // ServeConfigFromFlags builds the configuration: the --config file if given, then the flags
 // that override it (--listen; --hub/--devices add a hub or replace its device files).
@@ -600,8 +668,7 @@ absl::StatusOr<ServiceConfig> ServeConfigFromFlags(const Flags& flags) {
     if (!loaded.ok()) return loaded.status();
     config = *std::move(loaded);
   }
-  if (const auto listen = flags.Get("listen")) config.server.listen_address = *listen;
-  if (const auto admin = flags.Get("admin-listen")) config.server.admin_listen_address = *admin;
+  ApplyListenerFlags(flags, &config.server);
   const auto hub = flags.Get("hub");
   const auto devices = flags.Get("devices");
   if (hub.has_value() != devices.has_value()) {
@@ -639,9 +706,11 @@ std::string TableSummary(const IdentityTable& table) {
 int RunServe(const std::vector<std::string>& args) {
   constexpr absl::string_view kCmd = "serve";
   const sigset_t signals = BlockShutdownSignals();
-  auto flags = Flags::Parse(
-      args, {"listen", "hub", "devices", "config", "check-config", "port-file", "admin-listen"},
-      {"demo"});
+  auto flags =
+      Flags::Parse(args,
+                   {"listen", "hub", "devices", "config", "check-config", "port-file",
+                    "admin-listen", "health-listen", "tls-cert", "tls-key", "tls-client-ca"},
+                   {"demo"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (!flags->positional().empty()) {
     return Fail(kCmd, kExitUsage,
@@ -677,8 +746,10 @@ int RunServe(const std::vector<std::string>& args) {
       return Fail(kCmd, kExitUsage,
                   "--demo serves its own hub: drop --config, --hub and --devices");
     }
-    if (const auto listen = flags->Get("listen")) config.server.listen_address = *listen;
-    if (const auto admin = flags->Get("admin-listen")) config.server.admin_listen_address = *admin;
+    ApplyListenerFlags(*flags, &config.server);
+    if (absl::Status s = ValidateServerOptions(config.server); !s.ok()) {
+      return FailStatus(kCmd, kExitUsage, s);
+    }
     // The demo's keys are throwaway but real: never expose them beyond this machine.
     if (!IsLoopbackAddress(config.server.listen_address) ||
         (!config.server.admin_listen_address.empty() &&
@@ -708,7 +779,11 @@ int RunServe(const std::vector<std::string>& args) {
   // KeyAdmin publishes every table: the files' and the KeyAdmin API's changes over them.
   KeyAdmin admin(&store, &Clock::Real(), config.admin);
   auto server = Server::Start(config.server, &store, &Clock::Real(), &admin);
-  if (!server.ok()) return FailStatus(kCmd, kExitFailure, server.status());
+  if (!server.ok()) {
+    return FailStatus(kCmd, absl::IsInvalidArgument(server.status()) ? kExitUsage : kExitFailure,
+                      server.status());
+  }
+  LogSecurityWarnings(config.server);
   const std::string summary = TableSummary(*table);
   if (absl::Status s = admin.Start(std::move(table)); !s.ok()) {
     return FailStatus(kCmd, kExitFailure, s);
@@ -734,6 +809,17 @@ int RunServe(const std::vector<std::string>& args) {
                      ? std::string("on the main listener")
                      : absl::StrCat(config.server.admin_listen_address, " (port ",
                                     (*server)->admin_port(), ")")},
+       {"tls", !config.server.tls.enabled()               ? "off"
+               : config.server.tls.client_ca_file.empty() ? "server certificate only"
+               : config.server.tls.requires_client_cert() ? "mutual (client certificate required)"
+                                                          : "mutual (client certificate optional)"},
+       {"health", (*server)->health_port() == 0
+                      ? std::string("on the main listener")
+                      : absl::StrCat(config.server.health_listen_address, " (port ",
+                                     (*server)->health_port(), ", plaintext)")},
+       {"callers", config.server.authorizer == nullptr
+                       ? std::string("any (authorization off)")
+                       : absl::StrCat(config.server.authorizer->rules().size(), " rules")},
        {"mode", demo                    ? "demo"
                 : config.source.empty() ? "flags"
                                         : "config"}});

@@ -265,6 +265,7 @@ TEST_F(ServeTest, MintOverGrpcEqualsOfflineTokenAndStopsCleanlyOnSigterm) {
   const std::string log = server_->ReadStderr();
   EXPECT_THAT(log, HasSubstr(R"("msg":"serving")"));
   EXPECT_THAT(log, HasSubstr(R"("msg":"stopped")"));
+  EXPECT_THAT(log, HasSubstr("every caller may mint for every identity"));
   EXPECT_THAT(log, Not(HasSubstr(kKey)));
   // Every log line is one JSON object.
   for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
@@ -724,6 +725,88 @@ TEST_F(ServeTest, VerifyAgainstTheServersKeys) {
   const ProcessResult gone = Sasmint({"verify", token, "--server", server, "--timeout", "1"});
   EXPECT_EQ(gone.exit_code, 2);
   EXPECT_THAT(gone.err, HasSubstr("sasmint verify: "));
+}
+
+TEST_F(ServeTest, MutualTlsAndCallerRulesFromTheConfigFile) {
+  const testing::TestIdentity ca = testing::MakeTestCa("test CA");
+  const testing::TestIdentity server_id =
+      testing::IssueCertificate(ca, "sasmint.test", {"DNS:sasmint.test"});
+  const testing::TestIdentity gateway = testing::IssueCertificate(ca, "gw-1");
+  testing::WriteFile(dir_ + "/ca.crt", ca.cert_pem);
+  testing::WriteFile(dir_ + "/tls.crt", server_id.cert_pem);
+  testing::WriteFile(dir_ + "/tls.key", server_id.key_pem);
+  testing::WriteFile(dir_ + "/gw.crt", gateway.cert_pem);
+  testing::WriteFile(dir_ + "/gw.key", gateway.key_pem);
+  testing::WriteFile(dir_ + "/devices.json", ExportLine("dev1") + ExportLine("other"));
+  const std::string config = dir_ + "/sasmint.json";
+  testing::WriteFile(config, absl::StrCat(R"({"hubs": [{"host": ")", kHub,
+                                          R"(", "device_files": ["devices.json"]}],
+        "tls": {"cert_file": "tls.crt", "key_file": "tls.key", "client_ca_file": "ca.crt"},
+        "health_listen": "127.0.0.1:0",
+        "callers": [{"name": "gateway", "match": {"common_name": "gw-1"},
+                     "allow": [{"hub": ")",
+                                          kHub, R"(", "devices": ["dev*"]}]}]})"));
+  const std::string server = "127.0.0.1:" + StartServer({"--config", config});
+  const std::vector<std::string> tls = {"--tls-ca",          dir_ + "/ca.crt", "--tls-cert",
+                                        dir_ + "/gw.crt",    "--tls-key",      dir_ + "/gw.key",
+                                        "--tls-server-name", "sasmint.test"};
+  const auto mint = [&](std::vector<std::string> args, bool with_tls = true) {
+    args.insert(args.begin(), {"mint", "--server", server, "--hub", kHub});
+    if (with_tls) args.insert(args.end(), tls.begin(), tls.end());
+    return Sasmint(args);
+  };
+  const ProcessResult minted = mint({"--device", "dev1"});
+  EXPECT_EQ(minted.exit_code, 0) << minted.err;
+  EXPECT_THAT(minted.out, StartsWith(absl::StrCat("SharedAccessSignature sr=", kHub,
+                                                  "%2Fdevices%2Fdev1&sig=")));
+  // verify --server takes the same flags.
+  std::vector<std::string> verify = {"verify", std::string(absl::StripSuffix(minted.out, "\n")),
+                                     "--server", server};
+  verify.insert(verify.end(), tls.begin(), tls.end());
+  const ProcessResult verified = Sasmint(verify);
+  EXPECT_EQ(verified.exit_code, 0) << verified.err << verified.out;
+  EXPECT_THAT(verified.out, StartsWith("verdict: VALID\n"));
+
+  // An existing device the caller may not mint for: refused, as an absent one would be.
+  const ProcessResult denied = mint({"--device", "other"});
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_THAT(denied.err, HasSubstr("PERMISSION_DENIED: caller 'gateway' may not mint for device "
+                                    "'other' of hub"));
+  // Without the client certificate the handshake fails: a clear error, not a token.
+  const ProcessResult no_cert =
+      Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "dev1", "--tls-ca",
+               dir_ + "/ca.crt", "--tls-server-name", "sasmint.test", "--timeout", "2"});
+  EXPECT_EQ(no_cert.exit_code, 1);
+  EXPECT_EQ(no_cert.out, "");
+  EXPECT_THAT(no_cert.err, HasSubstr("the TLS handshake failed"));
+  // Without TLS at all: the same.
+  const ProcessResult plain = mint({"--device", "dev1", "--timeout", "2"}, false);
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_THAT(plain.err, HasSubstr("the TLS handshake failed"));
+  // Client flag mistakes are usage errors.
+  ExpectUsageError(Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "dev1",
+                            "--tls-cert", dir_ + "/gw.crt"}),
+                   "--tls-cert and --tls-key go together");
+  ExpectUsageError(Sasmint({"mint", "--server", server, "--hub", kHub, "--device", "dev1",
+                            "--tls-cert", dir_ + "/gw.crt", "--tls-key", dir_ + "/gw.key"}),
+                   "need --tls-ca FILE");
+
+  server_->Signal(SIGTERM);
+  ASSERT_THAT(server_->Wait(absl::Seconds(20)), IsOk());
+  const std::string log = server_->ReadStderr();
+  EXPECT_THAT(log, HasSubstr(R"x("tls":"mutual (client certificate required)")x"));
+  EXPECT_THAT(log, HasSubstr(R"("health":"127.0.0.1:0 (port )"));
+  EXPECT_THAT(log, Not(HasSubstr("every caller may mint")));
+  EXPECT_THAT(log, HasSubstr(R"("msg":"permission denied","caller":"gateway","identity":"CN=gw-1",)"
+                             R"("method":"MintToken")"));
+  EXPECT_THAT(log, Not(HasSubstr("PRIVATE KEY")));
+  EXPECT_THAT(log, Not(HasSubstr(kKey)));
+
+  // TLS files given by flags override the configuration's; a missing one fails at start.
+  const ProcessResult missing = Sasmint(
+      {"serve", "--config", config, "--listen", "127.0.0.1:0", "--tls-key", dir_ + "/missing.key"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("cannot read key file " + dir_ + "/missing.key"));
 }
 
 }  // namespace

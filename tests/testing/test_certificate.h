@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -21,6 +22,22 @@ struct TestCertificate {
 // valid from `not_before` to `not_after` (Unix seconds). Aborts the test process on failure.
 TestCertificate MakeSelfSignedCertificate(absl::string_view common_name, int64_t not_before,
                                           int64_t not_after);
+
+// TestIdentity is a certificate with its private key, as PEM files hold them.
+struct TestIdentity {
+  std::string cert_pem;
+  std::string key_pem;  // unencrypted PKCS#8
+};
+
+// MakeTestCa returns a self-signed CA certificate (basicConstraints CA:TRUE) for CN=`common_name`,
+// valid from an hour ago for a day.
+TestIdentity MakeTestCa(absl::string_view common_name);
+
+// IssueCertificate returns a leaf certificate signed by `ca` for CN=`common_name` (none if
+// empty) with subject alternative names `sans`, each "DNS:name", "URI:uri" or "IP:address" as in
+// OpenSSL's configuration syntax; usable for TLS servers and clients, valid for a day.
+TestIdentity IssueCertificate(const TestIdentity& ca, absl::string_view common_name,
+                              const std::vector<std::string>& sans = {});
 
 }  // namespace sasmint::testing
 

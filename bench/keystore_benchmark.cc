@@ -2,6 +2,7 @@
 // memory per identity, and lookups while another thread publishes new snapshots.
 //
 //   build/bench/keystore_benchmark --benchmark_min_time=0.5
+#include <sys/mman.h>
 #include <unistd.h>
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -104,18 +106,28 @@ void BM_MemoryPerIdentity(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryPerIdentity)->Iterations(1)->Unit(benchmark::kMillisecond);
 
-// BM_Lookup: Find in a table of 1M identities in random order, by `threads` readers, while a
-// writer thread publishes a new snapshot every millisecond (readers never wait for it). Each
-// lookup takes a KeyStore::Pin (as the unary path does); BM_LookupSnapshot takes a shared_ptr
-// Snapshot instead, for comparison. The `median_ns` counter is the median of single lookups timed
-// with rdtsc (converted with the measured TSC rate), since the target is a median.
+// BM_Lookup/N: Find in a table of N identities (10k: cache-resident; 1M: fleet-sized, every
+// lookup misses the cache) in random order, by `threads` readers, while a writer thread
+// publishes a new snapshot every millisecond (readers never wait for it). Each lookup takes a
+// KeyStore::Pin (as the unary path does); BM_LookupSnapshot takes a shared_ptr Snapshot instead,
+// for comparison. The `median_ns` counter is the median of single lookups timed with rdtsc
+// (converted with the measured TSC rate), since the target is a median. BM_MemoryLatency, in the
+// same run, is the floor: one dependent load from a random line of 256 MiB.
+const IdentityTable& CachedTable(size_t n) {
+  static auto* const tables = new std::map<size_t, std::shared_ptr<const IdentityTable>>();
+  auto& table = (*tables)[n];
+  if (table == nullptr) table = Table(n);
+  return *table;
+}
 std::shared_ptr<const IdentityTable>* g_table = nullptr;
 KeyStore* g_store = nullptr;
 std::atomic<bool> g_stop{false};
 std::thread* g_writer = nullptr;
 
-void StartWriter() {
-  if (g_table == nullptr) g_table = new std::shared_ptr<const IdentityTable>(Table(1000000));
+void StartWriter(size_t n) {
+  // An aliasing shared_ptr: the store shares the cached table without owning it.
+  g_table = new std::shared_ptr<const IdentityTable>(std::shared_ptr<const IdentityTable>(),
+                                                     &CachedTable(n));
   g_store = new KeyStore();
   g_store->Publish(*g_table);
   g_stop = false;
@@ -132,9 +144,10 @@ void StopWriter() {
   g_writer->join();
   delete g_writer;
   delete g_store;
+  delete g_table;
 }
 
-// RandomIds holds 2^20 IDs drawn at random from the 1M-identity table, packed in fixed 32-byte
+// RandomIds holds 2^20 IDs drawn at random from a table of `n` identities, packed in fixed 32-byte
 // cells read in order: lookups must miss the cache as they would in a fleet (a few thousand
 // repeated IDs would stay cached), while reading the ID itself, which a request brings in the
 // cache, must not.
@@ -143,10 +156,10 @@ class RandomIds {
   static constexpr size_t kCount = 1 << 20;
   static constexpr size_t kCell = 32;
 
-  explicit RandomIds(uint64_t seed) : text_(kCount * kCell, '\0'), sizes_(kCount) {
+  RandomIds(uint64_t seed, size_t n) : text_(kCount * kCell, '\0'), sizes_(kCount) {
     std::mt19937_64 rng(seed);
     for (size_t k = 0; k < kCount; ++k) {
-      const std::string id = DeviceId(rng() % 1000000);
+      const std::string id = DeviceId(rng() % n);
       if (id.size() > kCell) abort();
       std::memcpy(&text_[k * kCell], id.data(), id.size());
       sizes_[k] = static_cast<uint8_t>(id.size());
@@ -190,8 +203,8 @@ double TscNanosPerTick() {
 
 template <bool kPin>
 void LookupLoop(benchmark::State& state) {
-  if (state.thread_index() == 0) StartWriter();
-  const RandomIds ids(state.thread_index() + 1);
+  if (state.thread_index() == 0) StartWriter(state.range(0));
+  const RandomIds ids(state.thread_index() + 1, state.range(0));
   std::vector<uint32_t> ticks;
   ticks.reserve(1 << 20);
   size_t i = 0, found = 0;
@@ -218,15 +231,35 @@ void LookupLoop(benchmark::State& state) {
 }
 
 void BM_Lookup(benchmark::State& state) { LookupLoop<true>(state); }
-BENCHMARK(BM_Lookup)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Lookup)->Arg(10000)->Arg(1000000)->Threads(1)->Threads(2)->UseRealTime();
 void BM_LookupSnapshot(benchmark::State& state) { LookupLoop<false>(state); }
-BENCHMARK(BM_LookupSnapshot)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_LookupSnapshot)->Arg(1000000)->Threads(1)->Threads(2)->UseRealTime();
+
+// BM_MemoryLatency: a pointer chase through random cache lines of 256 MiB (2 MiB pages, as the
+// key store's large arrays use): the cost of one dependent cache miss on this machine, which
+// bounds a lookup from below (the index slot, then the record: two dependent misses).
+void BM_MemoryLatency(benchmark::State& state) {
+  constexpr size_t kBytes = size_t{256} << 20;
+  constexpr size_t kLines = kBytes / 64;
+  static uint64_t* const memory = [] {
+    auto* m = static_cast<uint64_t*>(std::aligned_alloc(size_t{2} << 20, kBytes));
+    madvise(m, kBytes, MADV_HUGEPAGE);
+    std::vector<uint32_t> order(kLines);
+    for (uint32_t k = 0; k < kLines; ++k) order[k] = k;
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(7));
+    for (size_t k = 0; k < kLines; ++k) m[order[k] * 8] = order[(k + 1) % kLines] * 8;
+    return m;
+  }();
+  uint64_t at = 0;
+  for (auto _ : state) at = memory[at];
+  benchmark::DoNotOptimize(at);
+}
+BENCHMARK(BM_MemoryLatency);
 
 // BM_FindOnly: Find in the same table with the table held (no Pin or Snapshot per lookup).
 void BM_FindOnly(benchmark::State& state) {
-  if (g_table == nullptr) g_table = new std::shared_ptr<const IdentityTable>(Table(1000000));
-  const IdentityTable& table = **g_table;
-  const RandomIds ids(state.thread_index() + 1);
+  const IdentityTable& table = CachedTable(1000000);
+  const RandomIds ids(state.thread_index() + 1, 1000000);
   size_t i = 0, found = 0;
   for (auto _ : state) found += static_cast<bool>(table.Find(kHub, ids[i++], ""));
   if (found == 0) abort();

@@ -5,7 +5,7 @@
 //                       [--mode unary|batch:N|stream:N] [--server-bin PATH] [--export FILE]
 //                       [--hub HOST] [--work-dir DIR] [--reconnects-per-second R] [--seed S]
 //                       [--initial-backoff-ms MS] [--renew-backoff-ms MS] [--max-backoff-ms MS]
-//                       [--quiet]
+//                       [--series CSV] [--quiet]
 //
 // Every device connects at once (Get; the cold start of a gateway), then half of them are MQTT
 // devices (on_token_renewed: reconnect with the new password) and half AMQP devices
@@ -73,6 +73,7 @@ struct SimOptions {
   std::string export_path;
   std::string hub = "gateway-sim.azure-devices.net";
   std::string work_dir;
+  std::string series_path;  // CSV of renewals per second
   double reconnects_per_second = 200;
   uint64_t seed = 1;
   int initial_backoff_ms = 100;
@@ -193,11 +194,12 @@ absl::Status WriteExport(const std::string& path, int64_t n, uint64_t seed) {
 }
 
 absl::StatusOr<SimOptions> ParseOptions(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::Parse(args,
-                                 {"devices", "duration", "ttl", "restart-at", "mode", "server-bin",
-                                  "export", "hub", "work-dir", "reconnects-per-second", "seed",
-                                  "initial-backoff-ms", "renew-backoff-ms", "max-backoff-ms"},
-                                 {"quiet"});
+  auto flags =
+      cli::Flags::Parse(args,
+                        {"devices", "duration", "ttl", "restart-at", "mode", "server-bin", "export",
+                         "hub", "work-dir", "reconnects-per-second", "seed", "initial-backoff-ms",
+                         "renew-backoff-ms", "max-backoff-ms", "series"},
+                        {"quiet"});
   if (!flags.ok()) return flags.status();
   SimOptions o;
   const auto number = [&](const char* name, auto* out) -> absl::Status {
@@ -254,6 +256,7 @@ absl::StatusOr<SimOptions> ParseOptions(const std::vector<std::string>& args) {
   o.export_path = flags->Get("export").value_or("");
   o.hub = flags->Get("hub").value_or(o.hub);
   o.work_dir = flags->Get("work-dir").value_or("");
+  o.series_path = flags->Get("series").value_or("");
   o.quiet = flags->Has("quiet");
   return o;
 }
@@ -323,8 +326,11 @@ int Main(const std::vector<std::string>& args) {
 
   const absl::Time start = absl::Now();
   const int64_t start_ms = absl::ToUnixMillis(start);
+  // Renewals per wall-clock second since the start's second: when the device got the token
+  // (hook call), and when the server signed it (server_time).
+  const int64_t base_s = start_ms / 1000;
   const size_t buckets = static_cast<size_t>(o.duration_s) + 120;
-  std::vector<std::atomic<int64_t>> renewals_at(buckets);
+  std::vector<std::atomic<int64_t>> renewals_at(buckets), signed_at(buckets);
   std::vector<DeviceState> devices(n);
   std::atomic<int64_t> lapses{0}, renewals{0}, mqtt_reconnects{0}, amqp_put_tokens{0};
   std::atomic<int64_t> min_margin_ms{INT64_MAX};
@@ -343,8 +349,12 @@ int Main(const std::vector<std::string>& args) {
       }
     }
     ++renewals;
-    const size_t bucket = static_cast<size_t>((now - start_ms) / 1000);
+    const size_t bucket = static_cast<size_t>(now / 1000 - base_s);
     if (bucket < buckets) ++renewals_at[bucket];
+    const int64_t signed_bucket = absl::ToUnixSeconds(t.server_time) - base_s;
+    if (signed_bucket >= 0 && static_cast<size_t>(signed_bucket) < buckets) {
+      ++signed_at[signed_bucket];
+    }
     if (now >= restart_ready_ms.load()) {
       int64_t first = first_after_restart_ms.load();
       while (now < first && !first_after_restart_ms.compare_exchange_weak(first, now)) {
@@ -385,6 +395,7 @@ int Main(const std::vector<std::string>& args) {
     return Fail(absl::StrCat("only ", connected.load(), " of ", n, " devices connected"));
   }
   const double connect_s = absl::ToDoubleSeconds(absl::Now() - start);
+  const int64_t connect_end_ms = NowMs();
   if (!o.quiet) {
     std::cerr << absl::StrFormat("sasmint-gateway-sim: %d devices connected in %.2f s (%d errors)",
                                  n, connect_s, connect_errors.load())
@@ -471,21 +482,37 @@ int Main(const std::vector<std::string>& args) {
   client.reset();
   const int final_exit = server.Stop();
 
-  // Renewal rate per 1-second bucket, from the first whole second after the connect wave to
+  // Renewal rates per 1-second bucket, from the first whole second after the connect wave to
   // the last whole second of the run.
-  const size_t first = static_cast<size_t>(connect_s) + 1;
-  const size_t last = static_cast<size_t>((end_ms - start_ms) / 1000);  // exclusive
-  int64_t sum = 0, peak = 0;
-  size_t peak_at = 0;
-  for (size_t b = first; b < last && b < buckets; ++b) {
-    sum += renewals_at[b].load();
-    if (renewals_at[b].load() > peak) {
-      peak = renewals_at[b].load();
-      peak_at = b;
+  const size_t first = static_cast<size_t>(connect_end_ms / 1000 - base_s) + 1;
+  const size_t last = std::min(buckets, static_cast<size_t>(end_ms / 1000 - base_s));
+  struct Rate {
+    double mean = 0;
+    int64_t peak = 0;
+    size_t peak_at = 0;
+  };
+  const auto rate = [&](const std::vector<std::atomic<int64_t>>& series) {
+    Rate r;
+    int64_t sum = 0;
+    for (size_t b = first; b < last; ++b) {
+      sum += series[b].load();
+      if (series[b].load() > r.peak) {
+        r.peak = series[b].load();
+        r.peak_at = b;
+      }
+    }
+    r.mean = last > first ? static_cast<double>(sum) / static_cast<double>(last - first) : 0;
+    return r;
+  };
+  const Rate delivered = rate(renewals_at), signed_rate = rate(signed_at);
+  const double seconds = last > first ? static_cast<double>(last - first) : 0;
+  if (!o.series_path.empty()) {
+    std::ofstream out(o.series_path);
+    out << "second,renewals_delivered,renewals_signed\n";
+    for (size_t b = 0; b < last; ++b) {
+      out << b << "," << renewals_at[b].load() << "," << signed_at[b].load() << "\n";
     }
   }
-  const double seconds = last > first ? static_cast<double>(last - first) : 1;
-  const double mean = sum / seconds;
   const int64_t recovery_ms = first_after_restart_ms.load() == INT64_MAX
                                   ? -1
                                   : first_after_restart_ms.load() - restart_ready_ms.load();
@@ -504,9 +531,15 @@ int Main(const std::vector<std::string>& args) {
             << ",\"expired_at_end\":" << expired_at_end
             << absl::StrFormat(",\"min_margin_s\":%.3f", min_margin / 1000.0)
             << ",\"margin_p1_s\":" << absl::StrFormat("%.3f", margin.ValueAtPercentile(1) / 1e9)
-            << absl::StrFormat(",\"renewals_per_second_mean\":%.1f", mean)
-            << ",\"renewals_per_second_peak\":" << peak << ",\"peak_second\":" << peak_at
-            << absl::StrFormat(",\"peak_over_mean\":%.3f", mean > 0 ? peak / mean : 0.0)
+            << absl::StrFormat(",\"renewals_per_second_mean\":%.1f", delivered.mean)
+            << ",\"renewals_per_second_peak\":" << delivered.peak
+            << ",\"peak_second\":" << delivered.peak_at
+            << absl::StrFormat(",\"peak_over_mean\":%.3f",
+                               delivered.mean > 0 ? delivered.peak / delivered.mean : 0.0)
+            << ",\"signed_per_second_peak\":" << signed_rate.peak
+            << ",\"signed_peak_second\":" << signed_rate.peak_at
+            << absl::StrFormat(",\"signed_peak_over_mean\":%.3f",
+                               signed_rate.mean > 0 ? signed_rate.peak / signed_rate.mean : 0.0)
             << ",\"rate_window_seconds\":" << static_cast<int64_t>(seconds)
             << ",\"clock_skew_warnings\":" << stats.clock_skew_warnings
             << ",\"restart_gap_ms\":" << restart_gap_ms << ",\"server_down_ms\":" << server_down_ms

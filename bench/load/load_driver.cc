@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "bench/load/internal/caller.h"
+#include "bench/load/internal/cq_caller.h"
 #include "bench/load/internal/run_state.h"
 #include "bench/load/internal/stream_session.h"
 #include "bench/load/pacer.h"
@@ -20,6 +21,8 @@ namespace sasmint::bench {
 namespace {
 
 using internal::Caller;
+using internal::CqRpcCaller;
+using internal::CqWorker;
 using internal::RpcCaller;
 using internal::RunState;
 using internal::RunTimeline;
@@ -123,15 +126,19 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, RequestPayloads* 
   }
 
   Recorder recorder;
-  auto pacer = std::make_unique<Pacer>();
-  const RunTimeline timeline = MakeTimeline(options, MonotonicNanos());
   const bool stream = options.mode == LoadMode::kStream;
+  const bool cq = !stream && options.transport == LoadTransport::kCq;
+  // The cq transport keeps its schedule in its own threads.
+  auto pacer = cq ? nullptr : std::make_unique<Pacer>();
+  const RunTimeline timeline = MakeTimeline(options, MonotonicNanos());
   const int sessions_wanted = stream ? std::min(options.streams, options.concurrency) : 0;
   RunState run(&options, payloads, &recorder, pacer.get(), timeline,
                options.concurrency + sessions_wanted);
 
   std::vector<std::unique_ptr<StreamSession>> sessions;
   std::vector<std::unique_ptr<Caller>> callers;
+  // Declared after the callers, so destroyed (joined) before them.
+  std::vector<std::unique_ptr<CqWorker>> workers;
   if (stream) {
     // The whole stream must outlive the window and the drain, plus one request's deadline.
     const auto deadline =
@@ -147,13 +154,26 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, RequestPayloads* 
     for (int c = 0; c < options.concurrency; ++c) {
       callers.push_back(std::make_unique<StreamSlot>(&run, c, sessions[c % sessions_wanted].get()));
     }
+  } else if (cq) {
+    const int threads = std::clamp(options.client_threads, 1, options.concurrency);
+    for (int w = 0; w < threads; ++w) workers.push_back(std::make_unique<CqWorker>());
+    for (int c = 0; c < options.concurrency; ++c) {
+      CqWorker* worker = workers[c % threads].get();
+      auto caller = std::make_unique<CqRpcCaller>(&run, c, stubs[c % stubs.size()].get(), worker);
+      worker->Add(caller.get());
+      callers.push_back(std::move(caller));
+    }
   } else {
     for (int c = 0; c < options.concurrency; ++c) {
       callers.push_back(std::make_unique<RpcCaller>(&run, c, stubs[c % stubs.size()].get()));
     }
   }
   for (auto& session : sessions) session->Start();
-  for (auto& caller : callers) caller->Start();
+  if (cq) {
+    for (auto& worker : workers) worker->Start();  // each starts its own callers
+  } else {
+    for (auto& caller : callers) caller->Start();
+  }
 
   int64_t tick_ns = timeline.start_ns;
   int64_t tokens_at_tick = 0;
@@ -171,8 +191,10 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, RequestPayloads* 
     tokens_at_tick = tokens_now;
     tick_ns = now;
   }
-  // Every participant has stopped, so no pacer task is left and no callback will come.
+  // Every participant has stopped, so no pacer task is left and no callback will come; the
+  // cq workers finish as soon as their last caller has stopped.
   pacer.reset();
+  workers.clear();
 
   LoadResult result;
   result.totals = recorder.Totals();

@@ -3,7 +3,8 @@
 // RunLoad opens the channels (each its own TCP connection), waits until every one is
 // connected, then runs the callers (unary or batch RPCs, or stream slots over shared streams)
 // for warm-up + duration, lets them finish the requests due in the window, and merges the
-// results. Callers live on gRPC's callback threads; the calling thread only reports progress.
+// results. Callers live on gRPC's callback threads (or, with --transport cq, on the driver's
+// completion-queue threads, internal/cq_caller.h); the calling thread only reports progress.
 // Thread-compatible (run one at a time per process: the pacer and gRPC threads are its own).
 #ifndef SASMINT_BENCH_LOAD_LOAD_DRIVER_H_
 #define SASMINT_BENCH_LOAD_LOAD_DRIVER_H_

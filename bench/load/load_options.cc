@@ -1,5 +1,7 @@
 #include "bench/load/load_options.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -16,6 +18,7 @@ namespace {
 constexpr int64_t kMaxConcurrency = 100000;
 constexpr int64_t kMaxBatch = 1000000;
 constexpr int64_t kMaxChannels = 1024;
+constexpr int64_t kMaxClientThreads = 256;
 constexpr double kMaxSeconds = 7 * 24 * 3600;
 
 absl::StatusOr<int64_t> ParseCount(absl::string_view flag, absl::string_view text, int64_t lo,
@@ -73,6 +76,7 @@ const char kLoadUsage[] =
     "                     --mode unary|batch:N|stream:N --concurrency C --duration SECONDS\n"
     "                     [--rate TOKENS_PER_S] [--ttl S] [--warmup SECONDS] [--channels K]\n"
     "                     [--streams S] [--timeout SECONDS] [--connect-timeout SECONDS]\n"
+    "                     [--transport callback|cq] [--client-threads T]\n"
     "                     [--include-disabled] [--quiet]\n"
     "\n"
     "Sends MintToken (unary), MintTokens (batch:N) or StreamTokens (stream:N, N tokens per\n"
@@ -87,6 +91,12 @@ const char kLoadUsage[] =
     "  --streams S           stream mode: streams the C callers share (default C)\n"
     "  --timeout SECONDS     per-RPC deadline (default 10)\n"
     "  --connect-timeout S   give up if the server cannot be reached (default 5)\n"
+    "  --transport callback|cq  how unary and batch RPCs are driven: gRPC's callback API, or\n"
+    "                        completion queues polled by --client-threads threads that also\n"
+    "                        keep the open-loop schedule (default callback; cq applies to\n"
+    "                        unary and batch modes)\n"
+    "  --client-threads T    cq transport: threads, one completion queue each (default: the\n"
+    "                        CPUs this process may run on, at most C)\n"
     "  --include-disabled    also ask for disabled identities (they fail FAILED_PRECONDITION)\n"
     "  --quiet               no progress lines\n";
 
@@ -102,12 +112,23 @@ std::string LoadOptions::ModeName() const {
   return "unknown";
 }
 
+std::string LoadOptions::TransportName() const {
+  return transport == LoadTransport::kCq ? "cq" : "callback";
+}
+
+int AffinityCpuCount() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return std::max(CPU_COUNT(&set), 1);
+}
+
 absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& args) {
-  auto flags =
-      cli::Flags::Parse(args,
-                        {"target", "hub", "devices", "mode", "concurrency", "duration", "rate",
-                         "ttl", "warmup", "channels", "streams", "timeout", "connect-timeout"},
-                        {"include-disabled", "quiet"});
+  auto flags = cli::Flags::Parse(
+      args,
+      {"target", "hub", "devices", "mode", "concurrency", "duration", "rate", "ttl", "warmup",
+       "channels", "streams", "timeout", "connect-timeout", "transport", "client-threads"},
+      {"include-disabled", "quiet"});
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
     return absl::InvalidArgumentError(
@@ -180,6 +201,31 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& arg
     auto n = ParseCount("ttl", *v, 0, UINT32_MAX);
     if (!n.ok()) return n.status();
     out.ttl_seconds = static_cast<uint32_t>(*n);
+  }
+  // Callback stays the default: cq did not measure cheaper per paced call (bench/README.md).
+  out.transport = LoadTransport::kCallback;
+  if (auto v = flags->Get("transport")) {
+    if (*v == "callback") {
+      out.transport = LoadTransport::kCallback;
+    } else if (*v == "cq") {
+      if (out.mode == LoadMode::kStream) {
+        return absl::InvalidArgumentError("--transport cq applies to unary and batch modes only");
+      }
+      out.transport = LoadTransport::kCq;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--transport must be callback or cq, not '", *v, "'"));
+    }
+  }
+  out.client_threads = std::min(AffinityCpuCount(), out.concurrency);
+  if (auto v = flags->Get("client-threads")) {
+    if (out.transport != LoadTransport::kCq) {
+      return absl::InvalidArgumentError("--client-threads applies to --transport cq only");
+    }
+    auto n =
+        ParseCount("client-threads", *v, 1, std::min<int64_t>(kMaxClientThreads, out.concurrency));
+    if (!n.ok()) return n.status();
+    out.client_threads = static_cast<int>(*n);
   }
   out.include_disabled = flags->Has("include-disabled");
   out.quiet = flags->Has("quiet");

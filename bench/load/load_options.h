@@ -17,6 +17,17 @@
 
 namespace sasmint::bench {
 
+// How unary and batch RPCs are driven (stream mode always uses the callback API).
+enum class LoadTransport {
+  // gRPC's callback API: completions run on gRPC's callback threads, open-loop sends that are
+  // ahead of schedule wait on the pacer thread.
+  kCallback,
+  // Completion queues: client_threads threads, each owning one CompletionQueue and its share of
+  // the callers; the thread that takes a completion off its queue records it and issues that
+  // caller's next request itself, and waits for due times in CompletionQueue::AsyncNext.
+  kCq,
+};
+
 enum class LoadMode {
   kUnary,   // MintToken, one token per RPC
   kBatch,   // MintTokens, batch_size tokens per RPC
@@ -42,10 +53,20 @@ struct LoadOptions {
   double connect_timeout_s = 5;
   bool include_disabled = false;
   bool quiet = false;  // no progress lines
+  // Default kCallback; kCq applies to unary and batch modes.
+  LoadTransport transport = LoadTransport::kCallback;
+  // kCq only: threads (one CompletionQueue each), at most concurrency. Default: the number of
+  // CPUs in the process's affinity mask (sched_getaffinity), so 1 when pinned to one core.
+  int client_threads = 1;
 
   // ModeName returns the mode as given on the command line: "unary", "batch:50", "stream:1000".
   std::string ModeName() const;
+  // TransportName returns "callback" or "cq".
+  std::string TransportName() const;
 };
+
+// AffinityCpuCount returns how many CPUs the calling thread may run on (at least 1).
+int AffinityCpuCount();
 
 // kLoadUsage is the help text (printed by `sasmint-bench --help`).
 extern const char kLoadUsage[];

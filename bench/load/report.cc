@@ -53,6 +53,9 @@ std::string FormatReport(const LoadOptions& options, size_t identities, const Lo
       ",\"rate\":", options.rate ? Number(*options.rate) : "null", ",\"ttl\":", options.ttl_seconds,
       ",\"warmup_seconds\":", Number(options.warmup_s),
       ",\"duration_seconds\":", Number(options.duration_s));
+  const bool cq = options.transport == LoadTransport::kCq;
+  absl::StrAppend(&out, ",\"transport\":", JsonString(options.TransportName()),
+                  ",\"client_threads\":", cq ? absl::StrCat(options.client_threads) : "null");
   absl::StrAppend(&out, ",\"seconds\":", absl::StrFormat("%.3f", result.seconds),
                   ",\"tokens\":", t.tokens, ",\"errors\":", t.errors, ",\"errors_by_code\":", codes,
                   ",\"rpcs\":", t.rpcs, ",\"failed_rpcs\":", t.failed_rpcs,

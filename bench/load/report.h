@@ -4,7 +4,8 @@
 // with at least tokens, errors, seconds, tokens_per_second, p50_ms, p90_ms, p99_ms, p999_ms,
 // mode, concurrency, rate (null in closed loop) and errors_by_code (an object of gRPC code
 // names, only codes that occurred). Percentiles are of RPCs that succeeded (per-item errors
-// in a batch do not fail its RPC) and are null when there are none. Thread-safe (no state).
+// in a batch do not fail its RPC) and are null when there are none. Also: transport
+// ("callback" or "cq") and client_threads (null for callback). Thread-safe (no state).
 #ifndef SASMINT_BENCH_LOAD_REPORT_H_
 #define SASMINT_BENCH_LOAD_REPORT_H_
 

@@ -7,10 +7,8 @@
 #include "bench/load/response_scan.h"
 
 namespace sasmint::bench::internal {
-namespace {
 
-// Method paths of sasmint.v1.TokenService (the proto is the contract; the generated code keeps
-// its own copies private).
+// The proto is the contract; the generated code keeps its own copies of these private.
 const std::string& MintTokenMethod() {
   static const std::string* const kMethod = new std::string("/sasmint.v1.TokenService/MintToken");
   return *kMethod;
@@ -19,6 +17,8 @@ const std::string& MintTokensMethod() {
   static const std::string* const kMethod = new std::string("/sasmint.v1.TokenService/MintTokens");
   return *kMethod;
 }
+
+namespace {
 
 constexpr int kCodeDataLoss = 15;
 
@@ -54,11 +54,12 @@ void Caller::SendNext() {
     CountUnsent(now);
     return Stop();
   }
-  if (next_due_ns_ > now) {
-    run_->pacer().RunAt(next_due_ns_, [this] { SendDue(); });
-    return;
-  }
+  if (next_due_ns_ > now) return Defer(next_due_ns_);
   SendDue();
+}
+
+void Caller::Defer(int64_t due_ns) {
+  run_->pacer().RunAt(due_ns, [this] { SendDue(); });
 }
 
 void Caller::SendDue() {
@@ -127,9 +128,7 @@ bool RpcCaller::Issue(int64_t intended_ns) {
   // A ClientContext serves one RPC only. The previous one may be destroyed here even when we
   // run inside its completion callback: gRPC holds its own reference to the finished call.
   context_ = std::make_unique<grpc::ClientContext>();
-  context_->set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::nanoseconds(static_cast<int64_t>(run().options().timeout_s * 1e9)));
+  context_->set_deadline(RpcDeadline(run().options()));
   request_ = batch_ ? payloads.MintTokens(window, 0) : payloads.MintToken(window);
   response_.Clear();
   intended_ns_ = intended_ns;
@@ -140,20 +139,30 @@ bool RpcCaller::Issue(int64_t intended_ns) {
 }
 
 void RpcCaller::OnDone(const grpc::Status& status) {
-  const int batch_size = run().payloads().batch_size();
+  Complete(intended_ns_, RpcOutcome(run(), batch_, status, &response_));
+}
+
+std::chrono::system_clock::time_point RpcDeadline(const LoadOptions& options) {
+  return std::chrono::system_clock::now() +
+         std::chrono::nanoseconds(static_cast<int64_t>(options.timeout_s * 1e9));
+}
+
+Outcome RpcOutcome(RunState& run, bool batch, const grpc::Status& status,
+                   grpc::ByteBuffer* response) {
+  const int batch_size = run.payloads().batch_size();
   Outcome outcome;
   if (!status.ok()) {
-    run().NoteFailure(batch_ ? "MintTokens" : "MintToken", status.error_code(),
-                      status.error_message());
+    run.NoteFailure(batch ? "MintTokens" : "MintToken", status.error_code(),
+                    status.error_message());
     outcome.AddErrors(status.error_code(), batch_size);
-  } else if (batch_) {
+  } else if (batch) {
     uint64_t ignored;
-    outcome = BatchOutcome(&response_, batch_size, &ignored);
+    outcome = BatchOutcome(response, batch_size, &ignored);
   } else {
     outcome.rpc_ok = true;
     outcome.tokens = 1;
   }
-  Complete(intended_ns_, outcome);
+  return outcome;
 }
 
 }  // namespace sasmint::bench::internal

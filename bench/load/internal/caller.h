@@ -3,19 +3,22 @@
 // A Caller keeps at most one request in flight. Closed loop: it sends the next request as soon
 // as the previous one completes. Open loop: request j of caller k is due at
 // start + (k / C + j) * interval; when the previous request completes early the next one waits
-// on the pacer, when it completes late the next one goes out at once but is still timed from
-// its due time, so a slow server (or client) shows up in the latency instead of silently
-// lowering the offered load (no coordinated omission). Subclasses say how a request is put on
-// the wire; they run on gRPC callback threads and never block. Thread-safe as used: one
-// request in flight means one thread at a time touches a caller's state.
+// (Defer: on the pacer by default), when it completes late the next one goes out at once but is
+// still timed from its due time, so a slow server (or client) shows up in the latency instead of
+// silently lowering the offered load (no coordinated omission). Subclasses say how a request is put
+// on the wire (and may say how to wait for a due time); they run on gRPC callback threads (or a
+// completion-queue thread, cq_caller.h) and never block. Thread-safe as used: one request in
+// flight means one thread at a time touches a caller's state.
 #ifndef SASMINT_BENCH_LOAD_INTERNAL_CALLER_H_
 #define SASMINT_BENCH_LOAD_INTERNAL_CALLER_H_
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "bench/load/internal/run_state.h"
 #include "bench/load/outcome.h"
@@ -45,11 +48,17 @@ class Caller {
   // Stopped is called once when the caller will send no more requests.
   virtual void Stopped() {}
 
+  // Defer arranges for SendDue to be called at `due_ns` (MonotonicNanos), on a thread that may
+  // touch this caller. Default: the run's pacer.
+  virtual void Defer(int64_t due_ns);
+
+  // SendDue issues the request that is due now (or overdue).
+  void SendDue();
+
   RunState& run() const { return *run_; }
 
  private:
   void SendNext();
-  void SendDue();
   // Launch issues the request due at `intended_ns` (now is `now`), or stops if it cannot.
   void Launch(int64_t intended_ns, int64_t now);
   // CountUnsent records the measured requests still due when the run gives up at `now`.
@@ -64,6 +73,18 @@ class Caller {
 // code; a response that cannot be read, or results missing from it, count as DATA_LOSS.
 // `batch_id` receives the response's batch_id (0 if unreadable).
 Outcome BatchOutcome(grpc::ByteBuffer* response, int batch_size, uint64_t* batch_id);
+
+// Method paths of sasmint.v1.TokenService's MintToken and MintTokens.
+const std::string& MintTokenMethod();
+const std::string& MintTokensMethod();
+
+// RpcOutcome is the outcome of a finished MintToken (batch false) or MintTokens (batch true)
+// RPC with `status` and `response`; a failed RPC is noted once per code on stderr (run).
+Outcome RpcOutcome(RunState& run, bool batch, const grpc::Status& status,
+                   grpc::ByteBuffer* response);
+
+// RpcDeadline is the deadline of an RPC issued now (options.timeout_s).
+std::chrono::system_clock::time_point RpcDeadline(const LoadOptions& options);
 
 // RpcCaller sends MintToken (unary mode) or MintTokens (batch mode) RPCs.
 class RpcCaller final : public Caller {

@@ -47,6 +47,7 @@ class RunState {
   const LoadOptions& options() const { return *options_; }
   RequestPayloads& payloads() const { return *payloads_; }
   Recorder& recorder() const { return *recorder_; }
+  // The pacer, for callers that wait on it (null when none does: the cq transport).
   Pacer& pacer() const { return *pacer_; }
   const RunTimeline& timeline() const { return timeline_; }
 

@@ -1,5 +1,6 @@
 #include "bench/load/load_options.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,43 @@ TEST(LoadOptionsTest, DefaultsAndEqualsForm) {
   EXPECT_EQ(unary->channels, 1);
 }
 
+TEST(LoadOptionsTest, TransportDefaultsAndFlags) {
+  auto unary = ParseLoadOptions(Required({"--concurrency", "64"}));
+  ASSERT_THAT(unary, IsOk());
+  EXPECT_EQ(unary->transport, LoadTransport::kCallback);
+  EXPECT_EQ(unary->TransportName(), "callback");
+
+  auto cq64 = ParseLoadOptions(Required({"--concurrency", "64", "--transport", "cq"}));
+  ASSERT_THAT(cq64, IsOk());
+  EXPECT_EQ(cq64->transport, LoadTransport::kCq);
+  EXPECT_EQ(cq64->TransportName(), "cq");
+  // One thread per CPU this process may run on, at most one per caller.
+  EXPECT_EQ(cq64->client_threads, std::min(AffinityCpuCount(), 64));
+  EXPECT_GE(AffinityCpuCount(), 1);
+
+  auto one = ParseLoadOptions(Required({"--concurrency", "1", "--transport", "cq"}));
+  ASSERT_THAT(one, IsOk());
+  EXPECT_EQ(one->client_threads, 1);
+
+  auto batch = ParseLoadOptions(Required({"--mode", "batch:10"}));
+  ASSERT_THAT(batch, IsOk());
+  EXPECT_EQ(batch->transport, LoadTransport::kCallback);
+  auto stream = ParseLoadOptions(Required({"--mode", "stream:10"}));
+  ASSERT_THAT(stream, IsOk());
+  EXPECT_EQ(stream->transport, LoadTransport::kCallback);
+
+  auto callback = ParseLoadOptions(Required({"--transport", "callback"}));
+  ASSERT_THAT(callback, IsOk());
+  EXPECT_EQ(callback->transport, LoadTransport::kCallback);
+  EXPECT_EQ(callback->TransportName(), "callback");
+
+  auto cq = ParseLoadOptions(Required(
+      {"--mode", "batch:10", "--concurrency", "8", "--transport=cq", "--client-threads", "3"}));
+  ASSERT_THAT(cq, IsOk());
+  EXPECT_EQ(cq->transport, LoadTransport::kCq);
+  EXPECT_EQ(cq->client_threads, 3);
+}
+
 TEST(LoadOptionsTest, BadFlagsNameTheFlag) {
   struct Case {
     std::vector<std::string> args;
@@ -81,6 +119,16 @@ TEST(LoadOptionsTest, BadFlagsNameTheFlag) {
       {Required({"--channels", "0"}), "--channels"},
       {Required({"--streams", "2"}), "--streams applies to --mode stream:N only"},
       {Required({"--mode", "stream:5", "--concurrency", "2", "--streams", "3"}), "--streams"},
+      {Required({"--transport", "sync"}), "--transport must be callback or cq"},
+      {Required({"--mode", "stream:5", "--transport", "cq"}),
+       "--transport cq applies to unary and batch modes only"},
+      {Required({"--transport", "callback", "--client-threads", "1"}),
+       "--client-threads applies to --transport cq only"},
+      {Required({"--client-threads", "1"}), "--client-threads applies"},  // default: callback
+      {Required({"--transport", "cq", "--client-threads", "0"}),
+       "--client-threads must be an integer from 1"},
+      {Required({"--transport", "cq", "--concurrency", "2", "--client-threads", "3"}),
+       "from 1 to 2"},
       {Required({"--bogus", "1"}), "unknown flag --bogus"},
       {Required({"--hub", "again"}), "given twice"},
       {Required({"extra"}), "unexpected argument 'extra'"},

@@ -232,59 +232,52 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContex
                                                       const v1::MintTokenRequest* request,
                                                       v1::MintTokenResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = Admit(); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  const absl::StatusOr<Caller> caller = ResolveCaller(*authorizer_, *context, "MintToken");
-  if (!caller.ok()) {
-    reactor->Finish(ToGrpcStatus(caller.status()));
-    return reactor;
-  }
-  const std::shared_ptr<const IdentityTable> table = store_->Snapshot();
-  if (table == nullptr) {
-    reactor->Finish(ToGrpcStatus(NotReady()));
-    return reactor;
-  }
-  absl::StatusOr<MintedToken> minted = MintOne(minter_, *table, *request, clock_->Now(), *caller);
-  if (minted.ok()) FillResponse(*minted, response);
-  reactor->Finish(ToGrpcStatus(minted.status()));
+  reactor->Finish(ToGrpcStatus(MintUnary(*context, *request, response)));
   return reactor;
+}
+
+absl::Status TokenServiceImpl::MintUnary(const grpc::ServerContextBase& context,
+                                         const v1::MintTokenRequest& request,
+                                         v1::MintTokenResponse* response) const {
+  if (absl::Status s = Admit(); !s.ok()) return s;
+  absl::StatusOr<Caller> caller = ResolveCaller(*authorizer_, context, "MintToken");
+  if (!caller.ok()) return caller.status();
+  // A pin, not a Snapshot: the call is minted right here, and a pin shares no reference count
+  // (no cache line) with the other threads minting at the same time.
+  const KeyStore::Pin pin(*store_);
+  if (pin.table() == nullptr) return NotReady();
+  absl::StatusOr<MintedToken> minted =
+      MintOne(minter_, *pin.table(), request, clock_->Now(), *caller);
+  if (!minted.ok()) return minted.status();
+  FillResponse(*minted, response);
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::VerifyToken(grpc::CallbackServerContext* context,
                                                         const v1::VerifyTokenRequest* request,
                                                         v1::VerifyTokenResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = Admit(); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  const absl::StatusOr<Caller> caller = ResolveCaller(*authorizer_, *context, "VerifyToken");
-  if (!caller.ok()) {
-    reactor->Finish(ToGrpcStatus(caller.status()));
-    return reactor;
-  }
-  const std::shared_ptr<const IdentityTable> table = store_->Snapshot();
-  if (table == nullptr) {
-    reactor->Finish(ToGrpcStatus(NotReady()));
-    return reactor;
-  }
+  reactor->Finish(ToGrpcStatus(VerifyUnary(*context, *request, response)));
+  return reactor;
+}
+
+absl::Status TokenServiceImpl::VerifyUnary(const grpc::ServerContextBase& context,
+                                           const v1::VerifyTokenRequest& request,
+                                           v1::VerifyTokenResponse* response) const {
+  if (absl::Status s = Admit(); !s.ok()) return s;
+  absl::StatusOr<Caller> caller = ResolveCaller(*authorizer_, context, "VerifyToken");
+  if (!caller.ok()) return caller.status();
+  const KeyStore::Pin pin(*store_);
+  if (pin.table() == nullptr) return NotReady();
   VerifyOptions options;
   // The server's clock only: a client-supplied "now" would let a caller test a token at any time.
   options.now = absl::ToUnixSeconds(clock_->Now());
-  options.max_lifetime_seconds = std::max<int64_t>(0, request->max_lifetime_seconds());
-  absl::StatusOr<uint32_t> right = ToRight(request->right());
-  if (!right.ok()) {
-    reactor->Finish(ToGrpcStatus(right.status()));
-    return reactor;
-  }
+  options.max_lifetime_seconds = std::max<int64_t>(0, request.max_lifetime_seconds());
+  absl::StatusOr<uint32_t> right = ToRight(request.right());
+  if (!right.ok()) return right.status();
   options.right = *right;
-  absl::StatusOr<VerifyTarget> target = ResolveVerifyTarget(*request, options);
-  if (!target.ok()) {
-    reactor->Finish(ToGrpcStatus(target.status()));
-    return reactor;
-  }
+  absl::StatusOr<VerifyTarget> target = ResolveVerifyTarget(request, options);
+  if (!target.ok()) return target.status();
   // AUTHORIZATION POINT. Verifying is authorized like minting (DESIGN.md §4): a caller that may
   // not mint for a scope must not learn whether its keys or registry entry match. target->scopes
   // holds every scope the verification below looks up (the token's reading by IoT Hub and the
@@ -293,19 +286,17 @@ grpc::ServerUnaryReactor* TokenServiceImpl::VerifyToken(grpc::CallbackServerCont
   for (const TokenScope& scope : target->scopes) {
     if (absl::Status s = Authorize(caller->rule, scope); !s.ok()) {
       LogDenied(*caller, "VerifyToken", s);
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
+      return s;
     }
   }
-  const VerifyKeys keys = VerifyKeys::Table(*table);
+  const VerifyKeys keys = VerifyKeys::Table(*pin.table());
   const VerifyReport report =
       target->token
           ? VerifyInspected(*target->token, options, keys)
           : VerifyCertificate(*target->certificate, target->scopes.front(), options, keys);
   FillVerifyResponse(report, response);
   response->set_server_time(options.now);
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return absl::OkStatus();
 }
 
 TokenServiceImpl::TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,

@@ -189,6 +189,14 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   const Authorizer& authorizer() const { return *authorizer_; }
 
  private:
+  // MintUnary and VerifyUnary are the unary calls' work, done synchronously on the calling
+  // thread against a pinned key store table.
+  absl::Status MintUnary(const grpc::ServerContextBase& context,
+                         const v1::MintTokenRequest& request,
+                         v1::MintTokenResponse* response) const;
+  absl::Status VerifyUnary(const grpc::ServerContextBase& context,
+                           const v1::VerifyTokenRequest& request,
+                           v1::VerifyTokenResponse* response) const;
   // Admit returns OK or the UNAVAILABLE status for a new call or batch.
   absl::Status Admit() const;
 

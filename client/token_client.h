@@ -109,15 +109,15 @@ class TokenClient {
     absl::Duration get_min_validity = absl::Seconds(5);  // Get re-mints tokens closer to expiry
     // Retries: the n-th retry waits uniform(0, min(max_backoff, initial * 2^(n-1))) ("full
     // jitter"), at most a third of the token's remaining life. Renewals start from 1 s: they
-    // have 15% of the lifetime to spare, and the retries of the renewals a server restart held
-    // up then spread over seconds instead of landing together when it is back.
+    // have 15% of the lifetime or more to spare, and the retries of the renewals a server restart
+    // held up then spread over seconds instead of landing together when it is back.
     absl::Duration initial_backoff = absl::Milliseconds(100);  // a Get is waiting
     absl::Duration renew_initial_backoff = absl::Seconds(1);   // background renewals
     absl::Duration max_backoff = absl::Seconds(5);
     // spread_first_renewal renews an identity's first token at a uniform random point between
     // 1 s after minting and renew_after: a gateway that starts with N devices mints N tokens at
     // once, and the server's jitter alone would bunch their renewals into its renew window (15%
-    // of the lifetime), 6x the steady rate. Costs one early mint per identity.
+    // of the lifetime), 5x the steady rate. Costs one early mint per identity.
     bool spread_first_renewal = true;
     absl::Duration clock_skew_threshold = absl::Seconds(60);
     const Clock* clock = &Clock::Real();  // must outlive the client

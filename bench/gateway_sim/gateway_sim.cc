@@ -20,10 +20,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -274,6 +276,9 @@ int Main(const std::vector<std::string>& args) {
   const SimOptions& o = *parsed;
 
   std::string dir = o.work_dir;
+  if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Fail(absl::StrCat("cannot create ", dir));
+  }
   if (dir.empty()) {
     std::string tmpl = "/tmp/sasmint-gateway-sim-XXXXXX";
     if (mkdtemp(tmpl.data()) == nullptr) return Fail("cannot create a work directory");
@@ -481,6 +486,8 @@ int Main(const std::vector<std::string>& args) {
   const client::TokenClientStats stats = client->Stats();
   client.reset();
   const int final_exit = server.Stop();
+  // A generated export file is 300 bytes per device; the logs stay in the work directory.
+  if (o.export_path.empty()) std::remove(export_path.c_str());
 
   // Renewal rates per 1-second bucket, from the first whole second after the connect wave to
   // the last whole second of the run.

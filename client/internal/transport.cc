@@ -91,44 +91,58 @@ std::chrono::system_clock::time_point DeadlineAfter(absl::Duration d) {
   return std::chrono::system_clock::now() + std::chrono::microseconds(absl::ToInt64Microseconds(d));
 }
 
-// CallTracker knows the calls in flight, to cancel them and wait for their callbacks on
-// shutdown. Contexts are held by shared pointers so that cancelling (outside the lock: gRPC
-// may run the call's callback inline) never races with the call's end.
+// CallTracker owns the calls in flight, to cancel them and wait for their callbacks on
+// shutdown. A call's callback captures a plain pointer and its end only moves the call to
+// `finished_`: calls (and their ClientContexts, which hold the channel) are destroyed on the
+// client's threads, never in a gRPC callback, where dropping the channel's last reference
+// breaks gRPC 1.51 (grpc/grpc#37858, #37198).
 class CallTracker {
  public:
-  // Begin registers a call; false once shut down (the call must not start).
-  bool Begin(std::shared_ptr<grpc::ClientContext> context) ABSL_LOCKS_EXCLUDED(mu_) {
+  // Begin takes ownership of a call about to start; false once shut down (the call must not
+  // start, and stays the caller's). Destroys calls that have ended.
+  bool Begin(std::shared_ptr<void> call, grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_) {
+    std::vector<std::shared_ptr<void>> ended;  // destroyed after the lock is released
     absl::MutexLock lock(&mu_);
     if (shutdown_) return false;
-    live_[context.get()] = std::move(context);
+    ended.swap(finished_);
+    live_[context] = std::move(call);
     return true;
   }
   // End is called last in a call's callback, after the batch's done callback has returned.
   void End(grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    live_.erase(context);
+    auto it = live_.find(context);
+    finished_.push_back(std::move(it->second));
+    live_.erase(it);
   }
+  // CancelAllAndWait cancels the calls in flight, waits for their callbacks, and destroys
+  // every call.
   void CancelAllAndWait() ABSL_LOCKS_EXCLUDED(mu_) {
-    std::vector<std::shared_ptr<grpc::ClientContext>> live;
+    std::vector<std::pair<grpc::ClientContext*, std::shared_ptr<void>>> live;
     {
       absl::MutexLock lock(&mu_);
       shutdown_ = true;
-      for (auto& [ptr, context] : live_) live.push_back(context);
+      for (auto& [context, call] : live_) live.emplace_back(context, call);
     }
-    for (auto& context : live) context->TryCancel();
+    // Outside the lock: gRPC may run a cancelled call's callback inline.
+    for (auto& [context, call] : live) context->TryCancel();
     live.clear();
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](absl::flat_hash_map<grpc::ClientContext*, std::shared_ptr<grpc::ClientContext>>* m) {
-          return m->empty();
-        },
-        &live_));
+    std::vector<std::shared_ptr<void>> ended;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](absl::flat_hash_map<grpc::ClientContext*, std::shared_ptr<void>>* m) {
+            return m->empty();
+          },
+          &live_));
+      ended.swap(finished_);
+    }
   }
 
  private:
   absl::Mutex mu_;
-  absl::flat_hash_map<grpc::ClientContext*, std::shared_ptr<grpc::ClientContext>> live_
-      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<grpc::ClientContext*, std::shared_ptr<void>> live_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<void>> finished_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -161,19 +175,20 @@ class UnaryTransport final : public Transport {
     join->remaining = n;
     if (n == 0) join->done({});
     for (size_t i = 0; i < n; ++i) {
-      auto call = std::make_shared<Call>();
+      auto owned = std::make_shared<Call>();
+      Call* call = owned.get();
       FillRequest(batch.identities[i], options_.ttl_seconds, &call->request);
       call->context.set_deadline(DeadlineAfter(options_.rpc_timeout));
       call->context.set_wait_for_ready(batch.wait_for_ready);
-      if (!tracker_.Begin(std::shared_ptr<grpc::ClientContext>(call, &call->context))) {
+      if (!tracker_.Begin(owned, &call->context)) {
         join->Set(i, Failed(absl::CancelledError("the token client is shutting down")));
         continue;
       }
+      owned.reset();
       rpcs_.fetch_add(1, std::memory_order_relaxed);
       stub_->async()->MintToken(
           &call->context, &call->request, &call->response, [this, call, join, i](grpc::Status s) {
-            MintOutcome o = s.ok() ? FromResponse(call->response) : Failed(FromGrpc(s));
-            join->Set(i, std::move(o));
+            join->Set(i, s.ok() ? FromResponse(call->response) : Failed(FromGrpc(s)));
             tracker_.End(&call->context);
           });
     }
@@ -202,16 +217,18 @@ class BatchTransport final : public Transport {
       v1::MintTokensResponse response;
       MintBatch batch;
     };
-    auto call = std::make_shared<Call>();
+    auto owned = std::make_shared<Call>();
+    Call* call = owned.get();
     FillBatch(batch.identities, options_.ttl_seconds, &call->request);
     call->context.set_deadline(DeadlineAfter(options_.rpc_timeout));
     call->context.set_wait_for_ready(batch.wait_for_ready);
     call->batch = std::move(batch);
     const size_t n = call->batch.identities.size();
-    if (!tracker_.Begin(std::shared_ptr<grpc::ClientContext>(call, &call->context))) {
+    if (!tracker_.Begin(owned, &call->context)) {
       call->batch.done(AllFailed(n, absl::CancelledError("the token client is shutting down")));
       return;
     }
+    owned.reset();
     rpcs_.fetch_add(1, std::memory_order_relaxed);
     stub_->async()->MintTokens(
         &call->context, &call->request, &call->response, [this, call, n](grpc::Status s) {

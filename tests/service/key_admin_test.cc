@@ -11,7 +11,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/keystore/export_loader.h"
+#include "service/verifier.h"
 #include "signer/encoding.h"
+#include "signer/sas_token.h"
 #include "tests/testing/status_matchers.h"
 
 namespace sasmint {
@@ -236,6 +238,38 @@ TEST_F(KeyAdminTest, RotationKeepsRetiredKeysNewestFirstWithinCount) {
   ASSERT_THAT(admin_->DeleteKeys(std::vector<AdminIdentity>{{kHub, "d2", ""}}), IsOk());
   ASSERT_THAT(admin_->PutKeys(Entries({Entry("d2", 43)})), IsOk());
   EXPECT_THAT(Retired("d2"), ElementsAre());
+}
+
+TEST_F(KeyAdminTest, VerificationNamesTheRetiredKeyAfterARotation) {
+  // The key store's rotation history, end to end through the verifier: a token signed before a
+  // PutKeys rotated d1's key is RETIRED_KEY (with the version it had), a fresh one is VALID, and
+  // once pruning drops the history the old token is a plain SIGNATURE_MISMATCH.
+  KeyAdminOptions options;
+  options.retention.keep_seconds = 3600;
+  Start(options);
+  const TokenScope scope = TokenScope::Device(kHub, "d1");
+  ASSERT_OK_AND_ASSIGN(const std::string before, BuildToken(scope, KeyOf(1), kStart + 7200));
+  ASSERT_THAT(admin_->PutKeys(Entries({Entry("d1", 11)})), IsOk());
+  ASSERT_OK_AND_ASSIGN(const std::string after, BuildToken(scope, KeyOf(11), kStart + 7200));
+
+  VerifyOptions at_start;
+  at_start.now = kStart;
+  table_ = store_.Snapshot();
+  const VerifyReport old_report = Verify(before, at_start, VerifyKeys::Table(*table_));
+  EXPECT_EQ(old_report.verdict, Verdict::kRetiredKey) << old_report.message;
+  ASSERT_TRUE(old_report.matched_key.has_value());
+  EXPECT_TRUE(old_report.matched_key->retired);
+  EXPECT_EQ(old_report.matched_key->version, 1u);
+  EXPECT_EQ(old_report.matched_key->slot, KeySlot::kPrimary);
+  const VerifyReport new_report = Verify(after, at_start, VerifyKeys::Table(*table_));
+  EXPECT_TRUE(new_report.valid()) << new_report.message;
+  EXPECT_EQ(new_report.matched_key->version, 2u);
+
+  clock_.Advance(absl::Seconds(3601));
+  admin_->PruneRetired();
+  table_ = store_.Snapshot();
+  EXPECT_EQ(Verify(before, at_start, VerifyKeys::Table(*table_)).verdict,
+            Verdict::kSignatureMismatch);
 }
 
 TEST_F(KeyAdminTest, RetiredKeysExpireWithTheClock) {

@@ -16,6 +16,7 @@
 #include "bench/load/internal/run_state.h"
 #include "bench/load/internal/stream_session.h"
 #include "bench/load/pacer.h"
+#include "service/tls.h"
 
 namespace sasmint::bench {
 namespace {
@@ -56,8 +57,10 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const LoadOp
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("sasmint.bench.channel_index", i);
     args.SetMaxReceiveMessageSize(-1);  // a batch of 100,000 tokens is about 17 MB
-    channels.push_back(
-        grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        MakeClientChannel(options.target, options.tls, args);
+    if (!channel.ok()) return channel.status();
+    channels.push_back(*std::move(channel));
   }
   // Start every connection before waiting for any, so they connect in parallel.
   for (const auto& channel : channels) channel->GetState(/*try_to_connect=*/true);

@@ -77,6 +77,7 @@ const char kLoadUsage[] =
     "                     [--rate TOKENS_PER_S] [--ttl S] [--warmup SECONDS] [--channels K]\n"
     "                     [--streams S] [--timeout SECONDS] [--connect-timeout SECONDS]\n"
     "                     [--transport callback|cq] [--client-threads T]\n"
+    "                     [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name N]]\n"
     "                     [--include-disabled] [--quiet]\n"
     "\n"
     "Sends MintToken (unary), MintTokens (batch:N) or StreamTokens (stream:N, N tokens per\n"
@@ -97,6 +98,9 @@ const char kLoadUsage[] =
     "                        unary and batch modes)\n"
     "  --client-threads T    cq transport: threads, one completion queue each (default: the\n"
     "                        CPUs this process may run on, at most C)\n"
+    "  --tls-ca FILE         TLS: verify the server against this CA (plaintext without it);\n"
+    "                        --tls-cert/--tls-key present a client certificate (mTLS),\n"
+    "                        --tls-server-name the name expected in the server's certificate\n"
     "  --include-disabled    also ask for disabled identities (they fail FAILED_PRECONDITION)\n"
     "  --quiet               no progress lines\n";
 
@@ -127,7 +131,8 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& arg
   auto flags = cli::Flags::Parse(
       args,
       {"target", "hub", "devices", "mode", "concurrency", "duration", "rate", "ttl", "warmup",
-       "channels", "streams", "timeout", "connect-timeout", "transport", "client-threads"},
+       "channels", "streams", "timeout", "connect-timeout", "transport", "client-threads", "tls-ca",
+       "tls-cert", "tls-key", "tls-server-name"},
       {"include-disabled", "quiet"});
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
@@ -227,6 +232,10 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& arg
     if (!n.ok()) return n.status();
     out.client_threads = static_cast<int>(*n);
   }
+  out.tls.ca_file = flags->Get("tls-ca").value_or("");
+  out.tls.cert_file = flags->Get("tls-cert").value_or("");
+  out.tls.key_file = flags->Get("tls-key").value_or("");
+  out.tls.server_name = flags->Get("tls-server-name").value_or("");
   out.include_disabled = flags->Has("include-disabled");
   out.quiet = flags->Has("quiet");
   return out;

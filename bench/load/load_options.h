@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "service/tls.h"
 
 namespace sasmint::bench {
 
@@ -58,6 +59,8 @@ struct LoadOptions {
   // kCq only: threads (one CompletionQueue each), at most concurrency. Default: the number of
   // CPUs in the process's affinity mask (sched_getaffinity), so 1 when pinned to one core.
   int client_threads = 1;
+  // TLS to the server (--tls-ca, and --tls-cert/--tls-key for mTLS); plaintext when unset.
+  ClientTlsOptions tls;
 
   // ModeName returns the mode as given on the command line: "unary", "batch:50", "stream:1000".
   std::string ModeName() const;

@@ -59,6 +59,20 @@ TEST(LoadOptionsTest, DefaultsAndEqualsForm) {
   EXPECT_EQ(unary->channels, 1);
 }
 
+TEST(LoadOptionsTest, TlsFlags) {
+  auto plain = ParseLoadOptions(Required());
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_FALSE(plain->tls.enabled());
+  auto o = ParseLoadOptions(Required({"--tls-ca", "ca.pem", "--tls-cert=gw.pem", "--tls-key",
+                                      "gw.key", "--tls-server-name", "sasmint.internal"}));
+  ASSERT_THAT(o, IsOk());
+  EXPECT_TRUE(o->tls.enabled());
+  EXPECT_EQ(o->tls.ca_file, "ca.pem");
+  EXPECT_EQ(o->tls.cert_file, "gw.pem");
+  EXPECT_EQ(o->tls.key_file, "gw.key");
+  EXPECT_EQ(o->tls.server_name, "sasmint.internal");
+}
+
 TEST(LoadOptionsTest, TransportDefaultsAndFlags) {
   auto unary = ParseLoadOptions(Required({"--concurrency", "64"}));
   ASSERT_THAT(unary, IsOk());

@@ -174,17 +174,15 @@ class KeyChunk {
     crypto::Cleanse(key_bytes_, keys_ * kSlotBytes);
     IdentityKeys keys;
     // Each insert first looks the identity up (duplicates are refused), a cache miss into an
-    // index of up to hundreds of megabytes: start those misses a few identities ahead.
+    // index of up to hundreds of megabytes: hash the chunk's identities once, and start those
+    // misses a few identities ahead.
     constexpr size_t kAhead = 8;
-    const auto prefetch = [&](size_t i) {
-      if (i < count_) {
-        const PendingIdentity& p = pending_[i];
-        table->PrefetchIdentity(IdentityTable::IdentityHash(hub, p.device_id, p.module_id));
-      }
-    };
-    for (size_t i = 0; i < kAhead; ++i) prefetch(i);
     for (size_t i = 0; i < count_; ++i) {
-      prefetch(i + kAhead);
+      hashes_[i] = IdentityTable::IdentityHash(hub, pending_[i].device_id, pending_[i].module_id);
+      if (i < kAhead) table->PrefetchIdentity(hashes_[i]);
+    }
+    for (size_t i = 0; i < count_; ++i) {
+      if (i + kAhead < count_) table->PrefetchIdentity(hashes_[i + kAhead]);
       const PendingIdentity& p = pending_[i];
       keys.status = p.status;
       keys.primary.reset();
@@ -196,7 +194,7 @@ class KeyChunk {
       keys.secondary_thumbprint = p.secondary_thumbprint;
       keys.source_file = source_file;
       keys.source_line = p.line;
-      if (auto s = table->Add(hub, p.device_id, p.module_id, keys); !s.ok()) {
+      if (auto s = table->Add(hub, p.device_id, p.module_id, keys, hashes_[i]); !s.ok()) {
         absl::Status e = on_error(
             absl::Status(s.code(), absl::StrCat(source_name, ":", p.line, ": ", s.message())));
         if (!e.ok()) return e;
@@ -215,6 +213,7 @@ class KeyChunk {
   uint8_t key_bytes_[2 * kChunk][kSlotBytes];
   absl::Span<const uint8_t> key_views_[2 * kChunk];
   HmacKey hmacs_[2 * kChunk];
+  uint64_t hashes_[kChunk];  // IdentityHash of each pending identity, during Flush
 };
 
 // CheckLine validates a parsed line and fills the chunk's next entry (not yet committed).

@@ -82,7 +82,8 @@ int IdentityTable::HubIndex(absl::string_view hub) const {
 }
 
 absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_id,
-                                absl::string_view module_id, const IdentityKeys& keys) {
+                                absl::string_view module_id, const IdentityKeys& keys,
+                                std::optional<uint64_t> hash) {
   int hub_index = HubIndex(hub);
   if (hub_index < 0 && base_ != nullptr) {
     return absl::NotFoundError(absl::StrCat("hub ", hub, " is not served"));
@@ -100,7 +101,7 @@ absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_
   const HmacKey& any = keys.primary ? *keys.primary : keys.secondary ? *keys.secondary : EmptyKey();
   internal::Record record(keys.primary ? *keys.primary : any,
                           keys.secondary ? *keys.secondary : any);
-  record.hash = internal::IdentityHash(hub, device_id, module_id);
+  record.hash = hash ? *hash : internal::IdentityHash(hub, device_id, module_id);
   record.hub = static_cast<uint8_t>(hub_index);
   record.flags = (keys.status == IdentityStatus::kDisabled ? internal::Record::kDisabled : 0) |
                  (keys.primary ? internal::Record::kHasPrimary : 0) |

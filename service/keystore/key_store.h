@@ -167,8 +167,9 @@ class IdentityTable {
   uint16_t AddSourceFile(absl::string_view name);
   // Add inserts the identity; ALREADY_EXISTS (with the earlier source) if it is present,
   // RESOURCE_EXHAUSTED beyond 255 hubs.
+  // `hash`, if given, is IdentityHash of the names (a loader that prefetched with it).
   absl::Status Add(absl::string_view hub, absl::string_view device_id, absl::string_view module_id,
-                   const IdentityKeys& keys);
+                   const IdentityKeys& keys, std::optional<uint64_t> hash = std::nullopt);
   // ReserveIdentities prepares room for about `n` more identities (a hint).
   void ReserveIdentities(size_t n);
   // Compact releases the spare capacity left by loading; call it once the table is built.

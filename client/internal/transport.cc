@@ -146,11 +146,38 @@ class CallTracker {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// UnaryTransport: one MintToken per identity; a batch is answered when its last call ends.
-class UnaryTransport final : public Transport {
+// CallTransport is what the unary and batch transports share: a stub, a tracker that owns
+// their calls, and the steps that start one.
+class CallTransport : public Transport {
  public:
-  UnaryTransport(std::shared_ptr<grpc::Channel> channel, TransportOptions options)
+  CallTransport(std::shared_ptr<grpc::Channel> channel, TransportOptions options)
       : stub_(v1::TokenService::NewStub(channel)), options_(std::move(options)) {}
+  void Shutdown() override { tracker_.CancelAllAndWait(); }
+  int64_t rpcs() const override { return rpcs_.load(std::memory_order_relaxed); }
+
+ protected:
+  // Track sets `context`'s deadline and wait-for-ready and hands `call` to the tracker; false
+  // once shut down (the call must not start; the caller's reference keeps it alive).
+  bool Track(const std::shared_ptr<void>& call, grpc::ClientContext* context, bool wait_for_ready) {
+    context->set_deadline(DeadlineAfter(options_.rpc_timeout));
+    context->set_wait_for_ready(wait_for_ready);
+    if (!tracker_.Begin(call, context)) return false;
+    rpcs_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  std::unique_ptr<v1::TokenService::Stub> stub_;
+  const TransportOptions options_;
+  CallTracker tracker_;
+
+ private:
+  std::atomic<int64_t> rpcs_{0};
+};
+
+// UnaryTransport: one MintToken per identity; a batch is answered when its last call ends.
+class UnaryTransport final : public CallTransport {
+ public:
+  using CallTransport::CallTransport;
   ~UnaryTransport() override { Shutdown(); }
 
   void Send(MintBatch batch) override {
@@ -178,14 +205,11 @@ class UnaryTransport final : public Transport {
       auto owned = std::make_shared<Call>();
       Call* call = owned.get();
       FillRequest(batch.identities[i], options_.ttl_seconds, &call->request);
-      call->context.set_deadline(DeadlineAfter(options_.rpc_timeout));
-      call->context.set_wait_for_ready(batch.wait_for_ready);
-      if (!tracker_.Begin(owned, &call->context)) {
+      if (!Track(owned, &call->context, batch.wait_for_ready)) {
         join->Set(i, Failed(absl::CancelledError("the token client is shutting down")));
         continue;
       }
       owned.reset();
-      rpcs_.fetch_add(1, std::memory_order_relaxed);
       stub_->async()->MintToken(
           &call->context, &call->request, &call->response, [this, call, join, i](grpc::Status s) {
             join->Set(i, s.ok() ? FromResponse(call->response) : Failed(FromGrpc(s)));
@@ -193,21 +217,12 @@ class UnaryTransport final : public Transport {
           });
     }
   }
-  void Shutdown() override { tracker_.CancelAllAndWait(); }
-  int64_t rpcs() const override { return rpcs_.load(std::memory_order_relaxed); }
-
- private:
-  std::unique_ptr<v1::TokenService::Stub> stub_;
-  const TransportOptions options_;
-  CallTracker tracker_;
-  std::atomic<int64_t> rpcs_{0};
 };
 
 // BatchTransport: one MintTokens per batch.
-class BatchTransport final : public Transport {
+class BatchTransport final : public CallTransport {
  public:
-  BatchTransport(std::shared_ptr<grpc::Channel> channel, TransportOptions options)
-      : stub_(v1::TokenService::NewStub(channel)), options_(std::move(options)) {}
+  using CallTransport::CallTransport;
   ~BatchTransport() override { Shutdown(); }
 
   void Send(MintBatch batch) override {
@@ -220,30 +235,20 @@ class BatchTransport final : public Transport {
     auto owned = std::make_shared<Call>();
     Call* call = owned.get();
     FillBatch(batch.identities, options_.ttl_seconds, &call->request);
-    call->context.set_deadline(DeadlineAfter(options_.rpc_timeout));
-    call->context.set_wait_for_ready(batch.wait_for_ready);
+    const bool wait_for_ready = batch.wait_for_ready;
     call->batch = std::move(batch);
     const size_t n = call->batch.identities.size();
-    if (!tracker_.Begin(owned, &call->context)) {
+    if (!Track(owned, &call->context, wait_for_ready)) {
       call->batch.done(AllFailed(n, absl::CancelledError("the token client is shutting down")));
       return;
     }
     owned.reset();
-    rpcs_.fetch_add(1, std::memory_order_relaxed);
     stub_->async()->MintTokens(
         &call->context, &call->request, &call->response, [this, call, n](grpc::Status s) {
           call->batch.done(s.ok() ? FromBatch(call->response, n) : AllFailed(n, FromGrpc(s)));
           tracker_.End(&call->context);
         });
   }
-  void Shutdown() override { tracker_.CancelAllAndWait(); }
-  int64_t rpcs() const override { return rpcs_.load(std::memory_order_relaxed); }
-
- private:
-  std::unique_ptr<v1::TokenService::Stub> stub_;
-  const TransportOptions options_;
-  CallTracker tracker_;
-  std::atomic<int64_t> rpcs_{0};
 };
 
 // StreamTransport: batches as messages of one StreamTokens stream at a time. Streams are not

@@ -152,6 +152,19 @@ absl::flat_hash_set<std::string> WithClientTlsFlags(absl::flat_hash_set<std::str
   return flags;
 }
 
+// TimeoutFlag returns --timeout in seconds (1 to 3600; default 10).
+absl::StatusOr<int64_t> TimeoutFlag(const Flags& flags) {
+  const auto t = flags.Get("timeout");
+  if (!t) return 10;
+  return ParseInt("timeout", *t, 1, 3600);
+}
+
+// PrepareCall gives a call `timeout_s` seconds, waiting for the server to be reachable within it.
+void PrepareCall(grpc::ClientContext* context, int64_t timeout_s) {
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
+  context->set_wait_for_ready(true);
+}
+
 // ChannelFromFlags returns the channel to `server`: TLS (mTLS with a certificate) with --tls-ca.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelFromFlags(const Flags& flags,
                                                                 const std::string& server) {
@@ -287,18 +300,13 @@ int RunMint(const std::vector<std::string>& args) {
       return Fail(kCmd, kExitUsage, "--key-slot must be primary or secondary");
     }
   }
-  int64_t timeout_s = 10;
-  if (const auto t = flags->Get("timeout")) {
-    auto v = ParseInt("timeout", *t, 1, 3600);
-    if (!v.ok()) return FailStatus(kCmd, kExitUsage, v.status());
-    timeout_s = *v;
-  }
+  const absl::StatusOr<int64_t> timeout_s = TimeoutFlag(*flags);
+  if (!timeout_s.ok()) return FailStatus(kCmd, kExitUsage, timeout_s.status());
   auto channel = ChannelFromFlags(*flags, *server);
   if (!channel.ok()) return FailStatus(kCmd, kExitUsage, channel.status());
   auto stub = v1::TokenService::NewStub(*channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
-  context.set_wait_for_ready(true);
+  PrepareCall(&context, *timeout_s);
   v1::MintTokenResponse response;
   const grpc::Status status = stub->MintToken(&context, request, &response);
   if (!status.ok()) return Fail(kCmd, kExitFailure, RpcError(status, **channel));
@@ -478,12 +486,8 @@ int RunVerify(const std::vector<std::string>& args) {
     if (!v.ok()) return FailStatus(kCmd, kExitUsage, v.status());
     options.now = *v;
   }
-  int64_t timeout_s = 10;
-  if (const auto t = flags->Get("timeout")) {
-    auto v = ParseInt("timeout", *t, 1, 3600);
-    if (!v.ok()) return FailStatus(kCmd, kExitUsage, v.status());
-    timeout_s = *v;
-  }
+  const absl::StatusOr<int64_t> timeout_s = TimeoutFlag(*flags);
+  if (!timeout_s.ok()) return FailStatus(kCmd, kExitUsage, timeout_s.status());
   v1::VerifyTokenRequest request;
   std::optional<VerifyReport> local;
   OfflineKeys offline;
@@ -615,8 +619,7 @@ int RunVerify(const std::vector<std::string>& args) {
   if (!channel.ok()) return FailStatus(kCmd, kExitUsage, channel.status());
   auto stub = v1::TokenService::NewStub(*channel);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_s));
-  context.set_wait_for_ready(true);
+  PrepareCall(&context, *timeout_s);
   v1::VerifyTokenResponse response;
   const grpc::Status status = stub->VerifyToken(&context, request, &response);
   // No verdict came back: an error, not a rejection.

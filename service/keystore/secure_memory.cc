@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "service/keystore/internal/huge_page_allocator.h"
 #include "signer/crypto_backend.h"
 
 namespace sasmint {
@@ -49,23 +50,12 @@ absl::StatusOr<uint8_t*> MapSecure(size_t bytes, const SecureMemoryOptions& opti
   // Mappings of 2 MiB or more (a shard's identity records) are aligned to 2 MiB and asked for
   // transparent huge pages: lookups touch records at random across hundreds of megabytes, and
   // with 4 KiB pages each one also misses the TLB (a two-level page walk in a VM).
-  constexpr size_t kHugePage = size_t{2} << 20;
-  const bool huge = bytes >= kHugePage;
-  const size_t reserve = huge ? bytes + kHugePage : bytes;
-  void* p = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
+  void* p = bytes >= internal::kHugePageBytes
+                ? internal::MapHugeAligned(bytes)
+                : mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == nullptr || p == MAP_FAILED) {
     return absl::ResourceExhaustedError(
         absl::StrCat("mmap of ", bytes, " bytes of key memory failed: ", ErrnoText(errno)));
-  }
-  if (huge) {
-    const uintptr_t start = reinterpret_cast<uintptr_t>(p);
-    const uintptr_t aligned = RoundUp(start, kHugePage);
-    if (aligned > start) munmap(p, aligned - start);
-    const uintptr_t end = start + reserve;
-    if (end > aligned + bytes)
-      munmap(reinterpret_cast<void*>(aligned + bytes), end - aligned - bytes);
-    p = reinterpret_cast<void*>(aligned);
-    madvise(p, bytes, MADV_HUGEPAGE);  // a hint: without THP the pages are simply small
   }
   if (madvise(p, bytes, MADV_DONTDUMP) != 0) ++stats.dontdump_failures;
 #ifdef MADV_WIPEONFORK

@@ -14,9 +14,13 @@
 
 namespace sasmint::internal {
 
-// MapHuge / UnmapHuge: `bytes` (>= kHugePageBytes) of zeroed memory, aligned to 2 MiB.
+// MapHugeAligned maps `bytes` (rounded up to whole pages) of zeroed memory aligned to 2 MiB and
+// marked MADV_HUGEPAGE, or returns nullptr with errno set. Free it with UnmapHuge. The secure
+// heap maps its large blocks with it too.
 inline constexpr size_t kHugePageBytes = size_t{2} << 20;
-void* MapHuge(size_t bytes);  // throws std::bad_alloc like operator new when out of memory
+void* MapHugeAligned(size_t bytes);
+// MapHuge is MapHugeAligned that throws std::bad_alloc, like operator new, when out of memory.
+void* MapHuge(size_t bytes);
 void UnmapHuge(void* p, size_t bytes);
 
 template <typename T>

@@ -112,7 +112,8 @@ BENCHMARK(BM_MemoryPerIdentity)->Iterations(1)->Unit(benchmark::kMillisecond);
 // KeyStore::Pin (as the unary path does); BM_LookupSnapshot takes a shared_ptr Snapshot instead,
 // for comparison. The `median_ns` counter is the median of single lookups timed with rdtsc
 // (converted with the measured TSC rate), since the target is a median. BM_MemoryLatency, in the
-// same run, is the floor: one dependent load from a random line of 256 MiB.
+// same run, is the floor: one dependent load from a random line of 256 MiB (a lookup reads one
+// line, two when the identity sits past its home slot).
 const IdentityTable& CachedTable(size_t n) {
   static auto* const tables = new std::map<size_t, std::shared_ptr<const IdentityTable>>();
   auto& table = (*tables)[n];
@@ -237,7 +238,7 @@ BENCHMARK(BM_LookupSnapshot)->Arg(1000000)->Threads(1)->Threads(2)->UseRealTime(
 
 // BM_MemoryLatency: a pointer chase through random cache lines of 256 MiB (2 MiB pages, as the
 // key store's large arrays use): the cost of one dependent cache miss on this machine, which
-// bounds a lookup from below (the index slot, then the record: two dependent misses).
+// bounds a lookup of a random identity from below (Find reads the identity's hot line).
 void BM_MemoryLatency(benchmark::State& state) {
   constexpr size_t kBytes = size_t{256} << 20;
   constexpr size_t kLines = kBytes / 64;
@@ -256,15 +257,40 @@ void BM_MemoryLatency(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryLatency);
 
-// BM_FindOnly: Find in the same table with the table held (no Pin or Snapshot per lookup).
+// BM_FindOnly: Find in the same table with the table held (no Pin or Snapshot per lookup), and
+// no writer; `median_ns` as in BM_Lookup. The argument splits a lookup's time: /1 is Find
+// (hash, probe, compare); /2 is Find given the hash (the memory part alone); /0 times the loop
+// without a Find (ID read and the two time stamps: the timer's own share of every median_ns).
 void BM_FindOnly(benchmark::State& state) {
   const IdentityTable& table = CachedTable(1000000);
   const RandomIds ids(state.thread_index() + 1, 1000000);
+  std::vector<uint64_t> hashes(RandomIds::kCount);
+  for (size_t k = 0; k < hashes.size(); ++k) {
+    hashes[k] = IdentityTable::IdentityHash(kHub, ids[k], "");
+  }
+  const int64_t mode = state.range(0);
+  std::vector<uint32_t> ticks;
+  ticks.reserve(1 << 20);
   size_t i = 0, found = 0;
-  for (auto _ : state) found += static_cast<bool>(table.Find(kHub, ids[i++], ""));
+  for (auto _ : state) {
+    const absl::string_view device_id = ids[i];
+    const uint64_t hash = hashes[i++ & (RandomIds::kCount - 1)];
+    const uint64_t t0 = Ticks();
+    if (mode == 1) {
+      found += static_cast<bool>(table.Find(kHub, device_id, ""));
+    } else if (mode == 2) {
+      found += static_cast<bool>(table.Find(kHub, device_id, "", hash));
+    } else {
+      found += device_id.size() + (hash & 1);
+    }
+    if (ticks.size() < ticks.capacity()) ticks.push_back(static_cast<uint32_t>(Ticks() - t0));
+  }
   if (found == 0) abort();
+  std::nth_element(ticks.begin(), ticks.begin() + ticks.size() / 2, ticks.end());
+  state.counters["median_ns"] = benchmark::Counter(ticks[ticks.size() / 2] * TscNanosPerTick(),
+                                                   benchmark::Counter::kAvgThreads);
 }
-BENCHMARK(BM_FindOnly)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_FindOnly)->Arg(1)->Arg(2)->Arg(0)->Threads(1)->Threads(2)->UseRealTime();
 
 // BM_IdentityHash: the lookup hash of one identity (about 45 bytes hashed).
 void BM_IdentityHash(benchmark::State& state) {

@@ -96,11 +96,10 @@ absl::Status IdentityTable::Add(absl::string_view hub, absl::string_view device_
     hub_index = static_cast<int>(hub_names_.size() - 1);
     hubs_.try_emplace(std::string(hub));
   }
-  // Absent keys still occupy their slot (records are fixed-size); they are copies of a real
-  // key, never read, because the slot's flag says absent.
-  const HmacKey& any = keys.primary ? *keys.primary : keys.secondary ? *keys.secondary : EmptyKey();
-  internal::Record record(keys.primary ? *keys.primary : any,
-                          keys.secondary ? *keys.secondary : any);
+  internal::Record record;
+  record.primary = keys.primary ? &*keys.primary : nullptr;
+  record.secondary = keys.secondary ? &*keys.secondary : nullptr;
+  if (!keys.primary && !keys.secondary) record.primary = &EmptyKey();  // flags say absent
   record.hash = hash ? *hash : internal::IdentityHash(hub, device_id, module_id);
   record.hub = static_cast<uint8_t>(hub_index);
   record.flags = (keys.status == IdentityStatus::kDisabled ? internal::Record::kDisabled : 0) |
@@ -149,7 +148,8 @@ absl::Status IdentityTable::Hide(absl::string_view hub, absl::string_view device
   if (base_ == nullptr) return absl::FailedPreconditionError("only an overlay hides identities");
   const int hub_index = HubIndex(hub);
   if (hub_index < 0) return absl::NotFoundError(absl::StrCat("hub ", hub, " is not served"));
-  internal::Record record(EmptyKey(), EmptyKey());
+  internal::Record record;
+  record.primary = &EmptyKey();  // a tombstone has no keys (no kHas* flag)
   record.hash = internal::IdentityHash(hub, device_id, module_id);
   record.hub = static_cast<uint8_t>(hub_index);
   record.flags = internal::Record::kHidden;
@@ -165,7 +165,7 @@ absl::Status IdentityTable::Hide(absl::string_view hub, absl::string_view device
 void IdentityTable::ForEachOwnEntry(
     const std::function<void(const IdentityRef&, bool hidden)>& fn) const {
   identities_->ForEach([&](uint32_t id) {
-    fn(IdentityRef(this, id), (identities_->record(id).flags & internal::Record::kHidden) != 0);
+    fn(IdentityRef(this, id), (identities_->flags(id) & internal::Record::kHidden) != 0);
   });
 }
 
@@ -180,7 +180,7 @@ size_t IdentityTable::own_entries() const { return identities_->size(); }
 
 void IdentityTable::SetVersion(const IdentityRef& identity, uint32_t version) {
   if (identity.table_ != this) std::abort();  // a ref into another table: a caller's bug
-  identities_->mutable_record(identity.id_).version = version;
+  identities_->set_version(identity.id_, version);
 }
 
 void IdentityTable::SetRetiredKeys(std::shared_ptr<const RetiredKeyIndex> retired) {
@@ -209,7 +209,7 @@ IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_
 IdentityRef IdentityTable::FindLayered(int64_t id, uint8_t hub_index, absl::string_view device_id,
                                        absl::string_view module_id, uint64_t hash) const {
   if (id >= 0) {
-    if (identities_->record(static_cast<uint32_t>(id)).flags & internal::Record::kHidden) {
+    if (identities_->flags(static_cast<uint32_t>(id)) & internal::Record::kHidden) {
       return IdentityRef();
     }
     return IdentityRef(this, static_cast<uint32_t>(id));
@@ -248,13 +248,13 @@ size_t IdentityTable::IdentityMemoryBytes() const {
 
 void IdentityTable::ForEachIdentity(const std::function<void(const IdentityRef&)>& fn) const {
   identities_->ForEach([&](uint32_t id) {
-    if (!(identities_->record(id).flags & internal::Record::kHidden)) fn(IdentityRef(this, id));
+    if (!(identities_->flags(id) & internal::Record::kHidden)) fn(IdentityRef(this, id));
   });
   if (base_ == nullptr) return;
   const internal::IdentityIndex& base = *base_->identities_;
   base.ForEach([&](uint32_t id) {
-    const internal::Record& r = base.record(id);
-    if (identities_->Find(r.hash, r.hub, base.device_id(id), base.module_id(id)) < 0) {
+    if (identities_->Find(base.hash(id), base.hub(id), base.device_id(id), base.module_id(id)) <
+        0) {
       fn(IdentityRef(base_.get(), id));
     }
   });
@@ -267,8 +267,9 @@ std::shared_ptr<const std::vector<uint32_t>> IdentityTable::SortedIds(uint8_t hu
   auto ids = std::make_shared<std::vector<uint32_t>>();
   const internal::IdentityIndex& index = *identities_;
   index.ForEach([&](uint32_t id) {
-    const internal::Record& r = index.record(id);
-    if (r.hub == hub_index && !(r.flags & internal::Record::kHidden)) ids->push_back(id);
+    if (index.hub(id) == hub_index && !(index.flags(id) & internal::Record::kHidden)) {
+      ids->push_back(id);
+    }
   });
   std::sort(ids->begin(), ids->end(), [&index](uint32_t a, uint32_t b) {
     const absl::string_view da = index.device_id(a), db = index.device_id(b);
@@ -317,8 +318,8 @@ bool IdentityTable::ListIdentities(absl::string_view hub, absl::string_view afte
   Cursor below = open(base_.get());
   const auto skip_shadowed = [&] {
     while (!below.done()) {
-      const internal::Record& r = below.table->identities_->record(below.id());
-      if (identities_->Find(r.hash, h, below.device(), below.module()) < 0) return;
+      const uint64_t hash = below.table->identities_->hash(below.id());
+      if (identities_->Find(hash, h, below.device(), below.module()) < 0) return;
       ++below.pos;
     }
   };
@@ -340,31 +341,32 @@ bool IdentityTable::ListIdentities(absl::string_view hub, absl::string_view afte
 }
 
 IdentityStatus IdentityRef::status() const {
-  return table_->identities_->record(id_).flags & internal::Record::kDisabled
+  return table_->identities_->flags(id_) & internal::Record::kDisabled
              ? IdentityStatus::kDisabled
              : IdentityStatus::kEnabled;
 }
 
 const HmacKey* IdentityRef::key(KeySlot slot) const {
-  const internal::Record& r = table_->identities_->record(id_);
+  const internal::IdentityIndex& index = *table_->identities_;
+  const uint8_t flags = index.flags(id_);
   if (slot == KeySlot::kSecondary) {
-    return r.flags & internal::Record::kHasSecondary ? &r.keys[1] : nullptr;
+    return flags & internal::Record::kHasSecondary ? &index.key(id_, 1) : nullptr;
   }
-  return r.flags & internal::Record::kHasPrimary ? &r.keys[0] : nullptr;
+  return flags & internal::Record::kHasPrimary ? &index.key(id_, 0) : nullptr;
 }
 
 bool IdentityRef::has_keys() const {
-  return table_->identities_->record(id_).flags &
+  return table_->identities_->flags(id_) &
          (internal::Record::kHasPrimary | internal::Record::kHasSecondary);
 }
 
 absl::string_view IdentityRef::device_id() const { return table_->identities_->device_id(id_); }
 absl::string_view IdentityRef::module_id() const { return table_->identities_->module_id(id_); }
 absl::string_view IdentityRef::hub() const {
-  return table_->hub_names_[table_->identities_->record(id_).hub];
+  return table_->hub_names_[table_->identities_->hub(id_)];
 }
-uint64_t IdentityRef::hash() const { return table_->identities_->record(id_).hash; }
-uint32_t IdentityRef::version() const { return table_->identities_->record(id_).version; }
+uint64_t IdentityRef::hash() const { return table_->identities_->hash(id_); }
+uint32_t IdentityRef::version() const { return table_->identities_->version(id_); }
 
 absl::string_view IdentityRef::auth_type() const {
   auto it = table_->extras_.find(id_);
@@ -380,11 +382,13 @@ absl::string_view IdentityRef::secondary_thumbprint() const {
 }
 
 std::string IdentityRef::source() const {
-  const internal::Record& r = table_->identities_->record(id_);
+  const internal::IdentityIndex& index = *table_->identities_;
+  const uint16_t source_file = index.source_file(id_);
+  const uint32_t source_line = index.source_line(id_);
   const std::string& file =
-      r.source_file < table_->source_files_.size() ? table_->source_files_[r.source_file] : "?";
-  if (r.source_line == 0 && table_->base_ != nullptr) return file;  // "admin"
-  return absl::StrCat(file, ":", r.source_line);
+      source_file < table_->source_files_.size() ? table_->source_files_[source_file] : "?";
+  if (source_line == 0 && table_->base_ != nullptr) return file;  // "admin"
+  return absl::StrCat(file, ":", source_line);
 }
 
 absl::Status IdentityTable::AddHub(absl::string_view hub, HubSettings settings) {

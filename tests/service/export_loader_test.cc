@@ -241,7 +241,7 @@ TEST(ExportLoaderTest, FilesReadThroughAnyWindowSizeLoadTheSame) {
 }
 
 TEST(IdentityTableTest, ManyIdentitiesAcrossHubsAreFoundAndCompact) {
-  // Enough identities that every shard grows its index several times.
+  // Enough identities that the index rehashes several times and keys span several chunks.
   IdentityTable table;
   const auto key = DecodeBase64Key(kKeyA);
   ASSERT_THAT(key, IsOk());
@@ -269,8 +269,10 @@ TEST(IdentityTableTest, ManyIdentitiesAcrossHubsAreFoundAndCompact) {
   size_t seen = 0;
   table.ForEachIdentity([&](const IdentityRef&) { ++seen; });
   EXPECT_EQ(seen, static_cast<size_t>(kCount));
-  // Records, names and index together stay well under the 300-byte budget per identity.
-  EXPECT_LT(table.IdentityMemoryBytes() / kCount, 240u);
+  // Hot entries, keys, cold records and names together stay under the 300-byte budget per
+  // identity, even at this size, where the last 2 MiB chunks of keys and cold records are mostly
+  // empty (about 235 bytes at fleet size: bench/README.md).
+  EXPECT_LT(table.IdentityMemoryBytes() / kCount, 300u);
 }
 
 TEST(KeyStoreTest, SnapshotsSurvivePublish) {

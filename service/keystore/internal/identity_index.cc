@@ -1,8 +1,9 @@
 #include "service/keystore/internal/identity_index.h"
 
+#include <algorithm>
 #include <cstring>
 
-#include "service/keystore/key_store.h"
+#include "service/keystore/key_store.h"  // StableHash
 
 namespace sasmint::internal {
 namespace {
@@ -10,10 +11,10 @@ namespace {
 constexpr absl::string_view kDevices = "/devices/";
 constexpr absl::string_view kModules = "/modules/";
 
-uint32_t ShardOf(uint64_t hash) {
-  return static_cast<uint32_t>(hash >> (64 - IdentityIndex::kShardBits));
-}
-uint32_t Tag(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+// Load factors, as fractions of ten: an unreserved table grows at 3/4 full to half full;
+// Reserve and Compact aim at 7/10 (about 1.7 probes per found identity with linear probing).
+constexpr size_t kMinSlots = 64;
+size_t SlotsFor(size_t identities) { return std::max(kMinSlots, identities * 10 / 7 + 1); }
 
 }  // namespace
 
@@ -46,129 +47,125 @@ uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
   return StableHash(absl::string_view(begin, size));
 }
 
-absl::string_view IdentityIndex::Names(const Shard& shard, const Record& r) {
-  const size_t size = size_t{r.device_len} + r.module_len;
-  return absl::string_view(r.names_inline() ? r.inline_names : shard.names.data() + r.name_offset,
+IdentityIndex::IdentityIndex()
+    : keys_(SecureAllocator<KeyPair>(&KeyMemoryHeap())), cold_(HugePageAllocator<Cold>()) {}
+
+absl::string_view IdentityIndex::Names(const HotEntry& e) const {
+  const size_t size = size_t{e.device_len} + e.module_len;
+  return absl::string_view(e.names_inline() ? e.inline_names : names_.data() + e.name_offset,
                            size);
 }
 
-bool IdentityIndex::SameNames(const Shard& shard, const Record& r, uint8_t hub,
-                              absl::string_view device_id, absl::string_view module_id) {
+bool IdentityIndex::SameNames(const HotEntry& e, uint8_t hub, absl::string_view device_id,
+                              absl::string_view module_id) const {
   // Views are compared as views: an empty one may have a null pointer, which memcmp must not see.
-  if (r.hub != hub || r.device_len != device_id.size() || r.module_len != module_id.size()) {
+  if (e.hub != hub || e.device_len != device_id.size() || e.module_len != module_id.size()) {
     return false;
   }
-  const absl::string_view names = Names(shard, r);
-  return names.substr(0, r.device_len) == device_id && names.substr(r.device_len) == module_id;
+  const absl::string_view names = Names(e);
+  return names.substr(0, e.device_len) == device_id && names.substr(e.device_len) == module_id;
 }
 
-void IdentityIndex::Grow(Shard& shard) {
-  const size_t capacity = shard.slots.empty() ? 64 : shard.slots.size() * 2;
-  std::vector<uint64_t, HugePageAllocator<uint64_t>> slots(capacity, 0);
-  const size_t mask = capacity - 1;
-  for (uint32_t i = 0; i < shard.records.size(); ++i) {
-    const uint64_t hash = shard.records[i].hash;
-    size_t pos = hash & mask;
-    while (slots[pos] != 0) pos = (pos + 1) & mask;
-    slots[pos] = uint64_t{Tag(hash)} << 32 | (i + 1);
+uint32_t IdentityIndex::Place(std::vector<HotEntry, HugePageAllocator<HotEntry>>& table,
+                              const HotEntry& e) {
+  const size_t n = table.size();
+  size_t pos = static_cast<size_t>((static_cast<unsigned __int128>(e.hash) * n) >> 64);
+  while (table[pos].id_plus_one != 0) pos = pos + 1 == n ? 0 : pos + 1;
+  table[pos] = e;
+  return static_cast<uint32_t>(pos);
+}
+
+void IdentityIndex::Rehash(size_t capacity) {
+  std::vector<HotEntry, HugePageAllocator<HotEntry>> table(capacity);
+  // In slot order, so entries that shared a probe run keep their relative order.
+  for (const HotEntry& e : hot_) {
+    if (e.id_plus_one != 0) cold_[e.id_plus_one - 1].slot = Place(table, e);
   }
-  shard.slots.swap(slots);
+  hot_.swap(table);
 }
 
 bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
                            absl::string_view module_id, uint32_t* id_out) {
-  const uint32_t s = ShardOf(record.hash);
-  Shard& shard = shards_[s];
   if (Find(record.hash, record.hub, device_id, module_id) >= 0) return false;
-  // Load factor at most 3/4 keeps linear probes short.
-  if ((shard.records.size() + 1) * 4 > shard.slots.size() * 3) Grow(shard);
-  const uint32_t index = static_cast<uint32_t>(shard.records.size());
-  shard.records.push_back(record);
-  Record& stored = shard.records.back();
-  stored.device_len = static_cast<uint8_t>(device_id.size());
-  stored.module_len = static_cast<uint8_t>(module_id.size());
-  if (stored.names_inline()) {
-    if (!device_id.empty()) std::memcpy(stored.inline_names, device_id.data(), device_id.size());
+  const size_t n = size();
+  if (n >= UINT32_MAX - 1) std::abort();  // ids are 32-bit; a fleet is far smaller
+  // Linear probing stays short below 3/4 full.
+  if ((n + 1) * 4 > hot_.size() * 3) Rehash(std::max(kMinSlots, (n + 1) * 2));
+
+  HotEntry e;
+  e.hash = record.hash;
+  e.id_plus_one = static_cast<uint32_t>(n + 1);
+  e.device_len = static_cast<uint8_t>(device_id.size());
+  e.module_len = static_cast<uint8_t>(module_id.size());
+  e.hub = record.hub;
+  if (e.names_inline()) {
+    if (!device_id.empty()) std::memcpy(e.inline_names, device_id.data(), device_id.size());
     if (!module_id.empty()) {
-      std::memcpy(stored.inline_names + device_id.size(), module_id.data(), module_id.size());
+      std::memcpy(e.inline_names + device_id.size(), module_id.data(), module_id.size());
     }
   } else {
-    stored.name_offset = static_cast<uint32_t>(shard.names.size());
-    shard.names.append(device_id.data(), device_id.size());
-    shard.names.append(module_id.data(), module_id.size());
+    e.name_offset = static_cast<uint32_t>(names_.size());
+    names_.append(device_id.data(), device_id.size());
+    names_.append(module_id.data(), module_id.size());
   }
-  const size_t mask = shard.slots.size() - 1;
-  size_t pos = record.hash & mask;
-  while (shard.slots[pos] != 0) pos = (pos + 1) & mask;
-  shard.slots[pos] = uint64_t{Tag(record.hash)} << 32 | (index + 1);
-  ++size_;
-  *id_out = s << 26 | index;
+  const HmacKey* any = record.primary != nullptr ? record.primary : record.secondary;
+  if (any == nullptr) std::abort();  // the caller's bug: see Record
+  keys_.push_back(KeyPair{{record.primary != nullptr ? *record.primary : *any,
+                           record.secondary != nullptr ? *record.secondary : *any}});
+  cold_.push_back(Cold{Place(hot_, e), record.version, record.source_line, record.source_file,
+                       record.flags, record.hub});
+  *id_out = static_cast<uint32_t>(n);
   return true;
 }
 
 void IdentityIndex::Prefetch(uint64_t hash) const {
-  const Shard& shard = shards_[ShardOf(hash)];
-  if (shard.slots.empty()) return;
-  __builtin_prefetch(&shard.slots[hash & (shard.slots.size() - 1)]);
+  if (hot_.empty()) return;
+  __builtin_prefetch(&hot_[Home(hash)]);
 }
 
 int64_t IdentityIndex::Find(uint64_t hash, uint8_t hub, absl::string_view device_id,
                             absl::string_view module_id) const {
-  const uint32_t s = ShardOf(hash);
-  const Shard& shard = shards_[s];
-  if (shard.slots.empty()) return -1;
-  const size_t mask = shard.slots.size() - 1;
-  const uint32_t tag = Tag(hash);
-  for (size_t pos = hash & mask;; pos = (pos + 1) & mask) {
-    const uint64_t slot = shard.slots[pos];
-    if (slot == 0) return -1;
-    if (static_cast<uint32_t>(slot >> 32) != tag) continue;
-    const uint32_t index = static_cast<uint32_t>(slot) - 1;
-    const Record& r = shard.records[index];
-    if (r.hash == hash && SameNames(shard, r, hub, device_id, module_id)) {
-      return int64_t{s} << 26 | index;
-    }
+  const size_t n = hot_.size();
+  if (n == 0) return -1;
+  size_t pos = Home(hash);
+  // A third of identities sit past their home slot (linear probing at 7/10 full), nearly all in
+  // the next line: ask for it now, so that the second probe's miss overlaps the first's.
+  __builtin_prefetch(&hot_[pos + 1 == n ? 0 : pos + 1]);
+  for (;;) {
+    const HotEntry& e = hot_[pos];
+    if (e.id_plus_one == 0) return -1;
+    if (e.hash == hash && SameNames(e, hub, device_id, module_id)) return e.id_plus_one - 1;
+    pos = pos + 1 == n ? 0 : pos + 1;
   }
 }
 
 absl::string_view IdentityIndex::device_id(uint32_t id) const {
-  const Shard& shard = shards_[id >> 26];
-  const Record& r = shard.records[id & kIdMask];
-  return Names(shard, r).substr(0, r.device_len);
+  const HotEntry& e = hot_[cold_[id].slot];
+  return Names(e).substr(0, e.device_len);
 }
 
 absl::string_view IdentityIndex::module_id(uint32_t id) const {
-  const Shard& shard = shards_[id >> 26];
-  const Record& r = shard.records[id & kIdMask];
-  return Names(shard, r).substr(r.device_len);
+  const HotEntry& e = hot_[cold_[id].slot];
+  return Names(e).substr(e.device_len);
 }
 
 void IdentityIndex::Reserve(size_t n) {
-  // Hashes spread evenly; 1/16 more than the mean absorbs the variation between shards.
-  const size_t per_shard = n / kShards + n / kShards / 16 + 16;
-  for (Shard& shard : shards_) {
-    const size_t want = shard.records.size() + per_shard;
-    shard.records.reserve(want);
-    size_t capacity = shard.slots.empty() ? 64 : shard.slots.size();
-    while (want * 4 > capacity * 3) capacity *= 2;
-    while (shard.slots.size() < capacity) Grow(shard);
-  }
+  const size_t want = size() + n;
+  if (want * 10 > hot_.size() * 7) Rehash(SlotsFor(want));
 }
 
 void IdentityIndex::Compact() {
-  for (Shard& shard : shards_) {
-    shard.records.shrink_to_fit();
-    shard.names.shrink_to_fit();
-  }
+  // Below 6/10 full (a Reserve that overestimated, or deletions never happen here: tables are
+  // rebuilt), a rehash to 7/10 returns the spare slots.
+  if (hot_.size() > kMinSlots && size() * 10 < hot_.size() * 6) Rehash(SlotsFor(size()));
+  keys_.ShrinkToFit();
+  cold_.ShrinkToFit();
+  names_.shrink_to_fit();
 }
 
 size_t IdentityIndex::MemoryBytes() const {
-  size_t bytes = 0;
-  for (const Shard& shard : shards_) {
-    bytes += shard.records.capacity() * sizeof(Record) + shard.names.capacity() +
-             shard.slots.capacity() * sizeof(uint64_t);
-  }
-  return bytes;
+  return hot_.capacity() * sizeof(HotEntry) + keys_.capacity_bytes() + cold_.capacity_bytes() +
+         names_.capacity();
 }
 
 }  // namespace sasmint::internal

@@ -357,12 +357,15 @@ bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
   jobs.clear();
   outputs.clear();
   const IdentityTable& table = *job.table;
-  // Start the index loads of the next few identities while resolving this one: lookups into
-  // millions of identities are cache misses, and overlapping them is most of their cost.
-  // Each identity's hash is computed once, when it is prefetched, and kept in a small ring.
-  constexpr int kPrefetchDistance = 8;
-  constexpr int kRing = 2 * kPrefetchDistance;  // item i + distance is hashed before i is used
+  // Lookups into millions of identities are cache misses, and overlapping them is most of their
+  // cost: item i + kAhead is hashed and its hot line prefetched; item i + kKeysAhead, whose line
+  // has arrived by then, is authorized, found, and its keys prefetched; item i is minted. Each
+  // identity's hash and authorization are computed once and kept in a small ring.
+  constexpr int kAhead = 8;
+  constexpr int kKeysAhead = 4;
+  constexpr int kRing = 16;  // > kAhead: item i + kAhead never overwrites item i
   uint64_t hashes[kRing];
+  absl::Status authorized[kRing];
   const auto prefetch = [&](int i) {
     if (i >= end) return;
     const v1::MintTokenRequest& item = job.request->requests(i);
@@ -373,19 +376,33 @@ bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
       table.PrefetchIdentity(hash);
     }
   };
-  for (int i = begin; i < begin + kPrefetchDistance; ++i) prefetch(i);
+  // Authorization comes before every lookup, so a denial reads the same whether or not the
+  // identity exists; an allowed item costs a few string comparisons.
+  const auto authorize_and_prefetch_keys = [&](int i) {
+    if (i >= end) return;
+    const v1::MintTokenRequest& item = job.request->requests(i);
+    if (item.scope_case() != v1::MintTokenRequest::kIdentity) return;
+    const v1::Identity& id = item.identity();
+    absl::Status& status = authorized[i % kRing];
+    status = AuthorizeIdentity(job.caller.rule, id.hub(), id.device_id(), id.module_id());
+    if (status.ok()) {
+      IdentityTable::PrefetchKeys(
+          table.Find(id.hub(), id.device_id(), id.module_id(), hashes[i % kRing]));
+    }
+  };
+  for (int i = begin; i < begin + kAhead; ++i) prefetch(i);
+  for (int i = begin; i < begin + kKeysAhead; ++i) authorize_and_prefetch_keys(i);
   for (int i = begin; i < end; ++i) {
-    prefetch(i + kPrefetchDistance);
+    prefetch(i + kAhead);
+    authorize_and_prefetch_keys(i + kKeysAhead);
     v1::MintResult* result = job.response->add_results();
     if (used == resolved.size()) resolved.emplace_back();
     ResolvedMint* r = &resolved[used];
     const v1::MintTokenRequest& item = job.request->requests(i);
     absl::Status status;
-    // Authorization comes before every lookup, so a denial reads the same whether or not the
-    // identity exists; an allowed item costs a few string comparisons.
     if (item.scope_case() == v1::MintTokenRequest::kIdentity) {
       const v1::Identity& id = item.identity();
-      status = AuthorizeIdentity(job.caller.rule, id.hub(), id.device_id(), id.module_id());
+      status = std::move(authorized[i % kRing]);
       if (status.ok()) {
         absl::StatusOr<KeySlot> slot = ToKeySlot(item.key_slot());
         status = slot.ok()

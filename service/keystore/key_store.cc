@@ -165,7 +165,8 @@ absl::Status IdentityTable::Hide(absl::string_view hub, absl::string_view device
 void IdentityTable::ForEachOwnEntry(
     const std::function<void(const IdentityRef&, bool hidden)>& fn) const {
   identities_->ForEach([&](uint32_t id) {
-    fn(IdentityRef(this, id), (identities_->flags(id) & internal::Record::kHidden) != 0);
+    const uint32_t slot = identities_->slot_of(id);
+    fn(IdentityRef(this, id, slot), (identities_->flags(id, slot) & internal::Record::kHidden) != 0);
   });
 }
 
@@ -199,29 +200,44 @@ IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_
                                 absl::string_view module_id, uint64_t hash) const {
   const int hub_index = HubIndex(hub);
   if (hub_index < 0) return IdentityRef();
-  const int64_t id = identities_->Find(hash, static_cast<uint8_t>(hub_index), device_id, module_id);
+  const int64_t slot =
+      identities_->Find(hash, static_cast<uint8_t>(hub_index), device_id, module_id);
   if (ABSL_PREDICT_FALSE(base_ != nullptr)) {
-    return FindLayered(id, static_cast<uint8_t>(hub_index), device_id, module_id, hash);
+    return FindLayered(slot, static_cast<uint8_t>(hub_index), device_id, module_id, hash);
   }
-  return id < 0 ? IdentityRef() : IdentityRef(this, static_cast<uint32_t>(id));
+  return slot < 0 ? IdentityRef() : RefAt(*identities_, this, static_cast<uint32_t>(slot));
 }
 
-IdentityRef IdentityTable::FindLayered(int64_t id, uint8_t hub_index, absl::string_view device_id,
-                                       absl::string_view module_id, uint64_t hash) const {
-  if (id >= 0) {
-    if (identities_->flags(static_cast<uint32_t>(id)) & internal::Record::kHidden) {
-      return IdentityRef();
-    }
-    return IdentityRef(this, static_cast<uint32_t>(id));
+IdentityRef IdentityTable::FindLayered(int64_t slot, uint8_t hub_index,
+                                       absl::string_view device_id, absl::string_view module_id,
+                                       uint64_t hash) const {
+  if (slot >= 0) {
+    const IdentityRef own = RefAt(*identities_, this, static_cast<uint32_t>(slot));
+    if (identities_->flags(own.id_, own.slot_) & internal::Record::kHidden) return IdentityRef();
+    return own;
   }
   // hub_names_ is a copy of the base's: the same hub index.
-  const int64_t base_id = base_->identities_->Find(hash, hub_index, device_id, module_id);
-  return base_id < 0 ? IdentityRef() : IdentityRef(base_.get(), static_cast<uint32_t>(base_id));
+  const int64_t base_slot = base_->identities_->Find(hash, hub_index, device_id, module_id);
+  return base_slot < 0 ? IdentityRef()
+                       : RefAt(*base_->identities_, base_.get(), static_cast<uint32_t>(base_slot));
 }
 
 uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view device_id,
                                      absl::string_view module_id) {
   return internal::IdentityHash(hub, device_id, module_id);
+}
+
+IdentityRef IdentityTable::RefAt(const internal::IdentityIndex& index, const IdentityTable* table,
+                                 uint32_t slot) {
+  return IdentityRef(table, index.id_at(slot), slot);
+}
+
+IdentityRef IdentityTable::RefOf(const IdentityTable* table, uint32_t id) {
+  return IdentityRef(table, id, table->identities_->slot_of(id));
+}
+
+void IdentityTable::PrefetchKeys(const IdentityRef& identity) {
+  if (identity) identity.table_->identities_->PrefetchKeys(identity.id_);
 }
 
 void IdentityTable::PrefetchIdentity(uint64_t hash) const {
@@ -248,14 +264,16 @@ size_t IdentityTable::IdentityMemoryBytes() const {
 
 void IdentityTable::ForEachIdentity(const std::function<void(const IdentityRef&)>& fn) const {
   identities_->ForEach([&](uint32_t id) {
-    if (!(identities_->flags(id) & internal::Record::kHidden)) fn(IdentityRef(this, id));
+    const IdentityRef ref = RefOf(this, id);
+    if (!(identities_->flags(id, ref.slot_) & internal::Record::kHidden)) fn(ref);
   });
   if (base_ == nullptr) return;
   const internal::IdentityIndex& base = *base_->identities_;
   base.ForEach([&](uint32_t id) {
-    if (identities_->Find(base.hash(id), base.hub(id), base.device_id(id), base.module_id(id)) <
-        0) {
-      fn(IdentityRef(base_.get(), id));
+    const uint32_t slot = base.slot_of(id);
+    if (identities_->Find(base.hash(id, slot), base.hub(id, slot), base.device_id(id, slot),
+                          base.module_id(id, slot)) < 0) {
+      fn(IdentityRef(base_.get(), id, slot));
     }
   });
 }
@@ -334,21 +352,21 @@ bool IdentityTable::ListIdentities(absl::string_view hub, absl::string_view afte
                                                 : own.module() < below.module();
     }
     Cursor& c = take_own ? own : below;
-    fn(IdentityRef(c.table, c.id()));
+    fn(RefOf(c.table, c.id()));
     ++c.pos;
     ++emitted;
   }
 }
 
 IdentityStatus IdentityRef::status() const {
-  return table_->identities_->flags(id_) & internal::Record::kDisabled
+  return table_->identities_->flags(id_, slot_) & internal::Record::kDisabled
              ? IdentityStatus::kDisabled
              : IdentityStatus::kEnabled;
 }
 
 const HmacKey* IdentityRef::key(KeySlot slot) const {
   const internal::IdentityIndex& index = *table_->identities_;
-  const uint8_t flags = index.flags(id_);
+  const uint8_t flags = index.flags(id_, slot_);
   if (slot == KeySlot::kSecondary) {
     return flags & internal::Record::kHasSecondary ? &index.key(id_, 1) : nullptr;
   }
@@ -356,16 +374,20 @@ const HmacKey* IdentityRef::key(KeySlot slot) const {
 }
 
 bool IdentityRef::has_keys() const {
-  return table_->identities_->flags(id_) &
+  return table_->identities_->flags(id_, slot_) &
          (internal::Record::kHasPrimary | internal::Record::kHasSecondary);
 }
 
-absl::string_view IdentityRef::device_id() const { return table_->identities_->device_id(id_); }
-absl::string_view IdentityRef::module_id() const { return table_->identities_->module_id(id_); }
-absl::string_view IdentityRef::hub() const {
-  return table_->hub_names_[table_->identities_->hub(id_)];
+absl::string_view IdentityRef::device_id() const {
+  return table_->identities_->device_id(id_, slot_);
 }
-uint64_t IdentityRef::hash() const { return table_->identities_->hash(id_); }
+absl::string_view IdentityRef::module_id() const {
+  return table_->identities_->module_id(id_, slot_);
+}
+absl::string_view IdentityRef::hub() const {
+  return table_->hub_names_[table_->identities_->hub(id_, slot_)];
+}
+uint64_t IdentityRef::hash() const { return table_->identities_->hash(id_, slot_); }
 uint32_t IdentityRef::version() const { return table_->identities_->version(id_); }
 
 absl::string_view IdentityRef::auth_type() const {

@@ -100,9 +100,13 @@ class IdentityRef {
 
  private:
   friend class IdentityTable;
-  IdentityRef(const IdentityTable* table, uint32_t id) : table_(table), id_(id) {}
+  // `slot` is where Find saw the identity's hot entry (kNoSlot when unknown): reading flags,
+  // hub and names there costs no further cache miss.
+  IdentityRef(const IdentityTable* table, uint32_t id, uint32_t slot)
+      : table_(table), id_(id), slot_(slot) {}
   const IdentityTable* table_ = nullptr;
   uint32_t id_ = 0;
+  uint32_t slot_ = 0;
 };
 
 // RetiredKey is a key an identity no longer holds (replaced by a reload or the admin API), kept
@@ -184,9 +188,11 @@ class IdentityTable {
   // IdentityHash returns the lookup hash of an identity (also its renew-after seed).
   static uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
                                absl::string_view module_id);
-  // PrefetchIdentity starts loading the index slot of `hash`, so that a batch can overlap its
-  // cache misses (prefetch item i + k, find item i).
+  // PrefetchIdentity starts loading what Find(hash) reads, and PrefetchKeys the keys of a found
+  // identity, so that a batch can overlap its cache misses (prefetch item i + 2k, find item
+  // i + k and prefetch its keys, mint item i).
   void PrefetchIdentity(uint64_t hash) const;
+  static void PrefetchKeys(const IdentityRef& identity);
 
   // RetiredKeys returns the keys `identity` held before (newest first), or an empty span.
   absl::Span<const RetiredKey> RetiredKeys(const IdentityRef& identity) const;
@@ -261,8 +267,12 @@ class IdentityTable {
   };
   // HubIndex returns the index of `hub` in hub_names_, or -1.
   int HubIndex(absl::string_view hub) const;
-  // FindLayered finishes Find in a layered table (`id`: the overlay's answer).
-  IdentityRef FindLayered(int64_t id, uint8_t hub_index, absl::string_view device_id,
+  // RefAt makes the ref of the identity in `slot` of `index` (table's); RefOf of identity `id`.
+  static IdentityRef RefAt(const internal::IdentityIndex& index, const IdentityTable* table,
+                           uint32_t slot);
+  static IdentityRef RefOf(const IdentityTable* table, uint32_t id);
+  // FindLayered finishes Find in a layered table (`slot`: the overlay's answer).
+  IdentityRef FindLayered(int64_t slot, uint8_t hub_index, absl::string_view device_id,
                           absl::string_view module_id, uint64_t hash) const;
   // SortedIds returns this table's own visible identities of a hub, sorted by names (cached).
   std::shared_ptr<const std::vector<uint32_t>> SortedIds(uint8_t hub_index) const;

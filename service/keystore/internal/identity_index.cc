@@ -98,6 +98,7 @@ bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
   e.device_len = static_cast<uint8_t>(device_id.size());
   e.module_len = static_cast<uint8_t>(module_id.size());
   e.hub = record.hub;
+  e.flags = record.flags;
   if (e.names_inline()) {
     if (!device_id.empty()) std::memcpy(e.inline_names, device_id.data(), device_id.size());
     if (!module_id.empty()) {
@@ -112,8 +113,7 @@ bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
   if (any == nullptr) std::abort();  // the caller's bug: see Record
   keys_.push_back(KeyPair{{record.primary != nullptr ? *record.primary : *any,
                            record.secondary != nullptr ? *record.secondary : *any}});
-  cold_.push_back(Cold{Place(hot_, e), record.version, record.source_line, record.source_file,
-                       record.flags, record.hub});
+  cold_.push_back(Cold{Place(hot_, e), record.version, record.source_line, record.source_file, 0});
   *id_out = static_cast<uint32_t>(n);
   return true;
 }
@@ -134,18 +134,18 @@ int64_t IdentityIndex::Find(uint64_t hash, uint8_t hub, absl::string_view device
   for (;;) {
     const HotEntry& e = hot_[pos];
     if (e.id_plus_one == 0) return -1;
-    if (e.hash == hash && SameNames(e, hub, device_id, module_id)) return e.id_plus_one - 1;
+    if (e.hash == hash && SameNames(e, hub, device_id, module_id)) return static_cast<int64_t>(pos);
     pos = pos + 1 == n ? 0 : pos + 1;
   }
 }
 
-absl::string_view IdentityIndex::device_id(uint32_t id) const {
-  const HotEntry& e = hot_[cold_[id].slot];
+absl::string_view IdentityIndex::device_id(uint32_t id, uint32_t slot) const {
+  const HotEntry& e = Hot(id, slot);
   return Names(e).substr(0, e.device_len);
 }
 
-absl::string_view IdentityIndex::module_id(uint32_t id) const {
-  const HotEntry& e = hot_[cold_[id].slot];
+absl::string_view IdentityIndex::module_id(uint32_t id, uint32_t slot) const {
+  const HotEntry& e = Hot(id, slot);
   return Names(e).substr(e.device_len);
 }
 

@@ -8,7 +8,7 @@
 // per slot: Find reads that line, compares, and is done. What only minting or listing needs
 // lives apart, indexed by the identity's id (its insertion number): the two keys' HMAC midstates
 // (128 bytes, in the locked, non-dumped key heap) and a small "cold" record (version, source,
-// flags). Both grow in fixed 2 MiB chunks, so they are never copied while a fleet loads.
+// and where the hot entry is). Both grow in fixed 2 MiB chunks, so they are never copied while a fleet loads.
 //
 // Memory: 64 / load + 128 + 16 bytes per identity (load kept between 0.5 and 0.75; 0.7 after a
 // Reserve or Compact: about 235 bytes), plus long names.
@@ -127,13 +127,28 @@ class IdentityIndex {
 
   // Prefetch starts loading the line Find(hash, ...) reads first.
   void Prefetch(uint64_t hash) const;
-  // Find returns the id of the identity, or -1. `hash` must be IdentityHash of the same names.
+  // Find returns the slot of the identity (its hot entry), or -1. `hash` must be IdentityHash of
+  // the same names. id_at turns a slot into the identity's id.
   int64_t Find(uint64_t hash, uint8_t hub, absl::string_view device_id,
                absl::string_view module_id) const;
+  uint32_t id_at(uint32_t slot) const { return hot_[slot].id_plus_one - 1; }
+  // slot_of returns the identity's current slot (slots move when the table rehashes, ids never).
+  uint32_t slot_of(uint32_t id) const { return cold_[id].slot; }
+  // PrefetchKeys starts loading both keys of `id` (a batch does it a few items ahead).
+  void PrefetchKeys(uint32_t id) const {
+    __builtin_prefetch(&keys_[id].keys[0]);
+    __builtin_prefetch(&keys_[id].keys[1]);
+  }
 
-  uint64_t hash(uint32_t id) const { return hot_[cold_[id].slot].hash; }
-  uint8_t flags(uint32_t id) const { return cold_[id].flags; }
-  uint8_t hub(uint32_t id) const { return cold_[id].hub; }
+  // What Find compares is read from the hot entry: `slot` is where the caller last saw the
+  // identity (Find's answer), which saves reading its cold record; a stale or unknown one
+  // (kNoSlot) is looked up.
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  uint64_t hash(uint32_t id, uint32_t slot = kNoSlot) const { return Hot(id, slot).hash; }
+  uint8_t flags(uint32_t id, uint32_t slot = kNoSlot) const { return Hot(id, slot).flags; }
+  uint8_t hub(uint32_t id, uint32_t slot = kNoSlot) const { return Hot(id, slot).hub; }
+  absl::string_view device_id(uint32_t id, uint32_t slot = kNoSlot) const;
+  absl::string_view module_id(uint32_t id, uint32_t slot = kNoSlot) const;
   uint32_t version(uint32_t id) const { return cold_[id].version; }
   // set_version is for a table still being built (IdentityTable::SetVersion).
   void set_version(uint32_t id, uint32_t version) { cold_[id].version = version; }
@@ -141,8 +156,6 @@ class IdentityIndex {
   uint32_t source_line(uint32_t id) const { return cold_[id].source_line; }
   // key returns the primary (slot 0) or secondary (1) key; only meaningful when flags say so.
   const HmacKey& key(uint32_t id, int slot) const { return keys_[id].keys[slot]; }
-  absl::string_view device_id(uint32_t id) const;
-  absl::string_view module_id(uint32_t id) const;
 
   size_t size() const { return cold_.size(); }
   // Reserve prepares room for `n` more identities (loads know roughly how many lines they will
@@ -169,7 +182,7 @@ class IdentityIndex {
     uint8_t device_len = 0;
     uint8_t module_len = 0;
     uint8_t hub = 0;
-    uint8_t reserved = 0;
+    uint8_t flags = 0;  // Record::Flags
     char inline_names[kInlineNames] = {};  // device ID then module ID, when together they fit
   };
   static_assert(sizeof(HotEntry) == 64, "a hot entry is one cache line");
@@ -178,8 +191,7 @@ class IdentityIndex {
     uint32_t version;
     uint32_t source_line;
     uint16_t source_file;
-    uint8_t flags;
-    uint8_t hub;
+    uint16_t reserved;
   };
   static_assert(sizeof(Cold) == 16);
   // Absent keys are copies of the present one (an HmacKey has no cheap empty state), never read.
@@ -188,6 +200,10 @@ class IdentityIndex {
   };
   static_assert(sizeof(KeyPair) == 128, "two keys, two cache lines");
 
+  const HotEntry& Hot(uint32_t id, uint32_t slot) const {
+    if (slot < hot_.size() && hot_[slot].id_plus_one == id + 1) return hot_[slot];
+    return hot_[cold_[id].slot];
+  }
   size_t Home(uint64_t hash) const {
     // Multiply-shift maps the hash onto any table size (not only powers of two), so the load
     // can be held near its target instead of halving on every doubling.

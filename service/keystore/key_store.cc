@@ -41,7 +41,7 @@ uint64_t Load64(const char* p) {
 
 uint64_t StableHash(absl::string_view text) {
   // Sixteen bytes per 64x64->128-bit multiply (the wyhash construction), then the splitmix64
-  // finalizer so that every output bit (shard, slot, tag, renew-after jitter) depends on every
+  // finalizer so that every output bit (slot, renew-after jitter) depends on every
   // input bit. Words are little-endian loads, so the value never changes with the build and is
   // the same on x86-64 and arm64 (a big-endian port must byte-swap the loads). A lookup hashes
   // about 45 bytes: this costs a third of a word-at-a-time splitmix chain.

@@ -7,6 +7,7 @@
 #include "absl/base/optimization.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/keystore/internal/hash_mixing.h"
 #include "service/keystore/internal/identity_index.h"
 #include "service/keystore/retired_keys.h"
 
@@ -19,21 +20,18 @@ const HmacKey& EmptyKey() {
   return *kKey;
 }
 
-uint64_t Mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-// Mum folds the 128-bit product of a and b to 64 bits: one multiply mixes 16 input bytes.
-uint64_t Mum(uint64_t a, uint64_t b) {
-  const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
-  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
-}
+using internal::Mix;
+using internal::Mum;
 
 uint64_t Load64(const char* p) {
   uint64_t w;
   std::memcpy(&w, p, 8);
+  return w;
+}
+
+uint64_t Load32(const char* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
   return w;
 }
 
@@ -52,13 +50,18 @@ uint64_t StableHash(absl::string_view text) {
   size_t n = text.size();
   uint64_t h = kSeed0 ^ Mum(n ^ kSeed1, kSeed0);
   for (; n > 16; n -= 16, p += 16) h = Mum(Load64(p) ^ kSeed1, Load64(p + 8) ^ h);
-  // The last 1 to 16 bytes (none for empty text) as two words, zero-padded.
+  // The last 1 to 16 bytes (none for empty text) as two words, zero-padded. Read with loads
+  // that stay inside the text (overlapping where short: overlapping bytes land on the same
+  // positions), not memcpy of a variable size, which is a library call on every lookup.
   uint64_t a = 0, b = 0;
   if (n > 8) {
     a = Load64(p);
-    std::memcpy(&b, p + 8, n - 8);
+    b = Load64(p + n - 8) >> (8 * (16 - n));
+  } else if (n >= 4) {
+    a = Load32(p) | Load32(p + n - 4) << (8 * (n - 4));
   } else if (n > 0) {
-    std::memcpy(&a, p, n);
+    const auto byte = [p](size_t i) { return uint64_t{static_cast<uint8_t>(p[i])}; };
+    a = byte(0) | byte(n / 2) << (8 * (n / 2)) | byte(n - 1) << (8 * (n - 1));
   }
   return Mix(Mum(a ^ kSeed1, b ^ h) ^ text.size());
 }
@@ -166,7 +169,8 @@ void IdentityTable::ForEachOwnEntry(
     const std::function<void(const IdentityRef&, bool hidden)>& fn) const {
   identities_->ForEach([&](uint32_t id) {
     const uint32_t slot = identities_->slot_of(id);
-    fn(IdentityRef(this, id, slot), (identities_->flags(id, slot) & internal::Record::kHidden) != 0);
+    fn(IdentityRef(this, id, slot),
+       (identities_->flags(id, slot) & internal::Record::kHidden) != 0);
   });
 }
 
@@ -208,9 +212,8 @@ IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_
   return slot < 0 ? IdentityRef() : RefAt(*identities_, this, static_cast<uint32_t>(slot));
 }
 
-IdentityRef IdentityTable::FindLayered(int64_t slot, uint8_t hub_index,
-                                       absl::string_view device_id, absl::string_view module_id,
-                                       uint64_t hash) const {
+IdentityRef IdentityTable::FindLayered(int64_t slot, uint8_t hub_index, absl::string_view device_id,
+                                       absl::string_view module_id, uint64_t hash) const {
   if (slot >= 0) {
     const IdentityRef own = RefAt(*identities_, this, static_cast<uint32_t>(slot));
     if (identities_->flags(own.id_, own.slot_) & internal::Record::kHidden) return IdentityRef();

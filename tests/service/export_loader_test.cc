@@ -63,7 +63,7 @@ TEST(ExportLoaderTest, LoadsDevicesModulesStatusAndThumbprints) {
   const uint8_t msg[] = {'x'};
   EXPECT_EQ(dev.key(KeySlot::kPrimary)->Sign(msg), HmacKey::FromSecret(*key_a).Sign(msg));
   EXPECT_EQ(dev.key(KeySlot::kSecondary)->Sign(msg), HmacKey::FromSecret(*key_b).Sign(msg));
-  EXPECT_EQ(dev.hash(), StableHash("hub.azure-devices.net/devices/dev1"));
+  EXPECT_EQ(dev.hash(), IdentityTable::IdentityHash("hub.azure-devices.net", "dev1", ""));
 
   const IdentityRef module = table.Find(kHub, "dev1", "m1");
   ASSERT_TRUE(module);

@@ -1,6 +1,8 @@
 // IdentityTable storage at scale: identities across rehashes and key chunks, long names beside
 // inline ones, refs taken before the table grew, and Compact after an over-generous Reserve.
 #include <cstdint>
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -40,7 +42,8 @@ IdentityKeys KeysOf(uint32_t i) {
 std::string DeviceOf(uint32_t i) {
   std::string id = absl::StrCat(i, "-");
   const size_t length = 1 + i % 128;
-  while (id.size() < length) id.push_back("abcdefghijklmnopqrstuvwxyz0123456789-.:_"[id.size() % 40]);
+  while (id.size() < length)
+    id.push_back("abcdefghijklmnopqrstuvwxyz0123456789-.:_"[id.size() % 40]);
   return id.size() > length ? absl::StrCat(i) : id;
 }
 std::string ModuleOf(uint32_t i) { return i % 4 == 0 ? absl::StrCat("m", i % 50) : ""; }
@@ -60,8 +63,7 @@ void ExpectIdentity(const IdentityRef& r, uint32_t i) {
   const HmacKey* secondary = r.key(KeySlot::kSecondary);
   if (i % 5 == 0) {
     ASSERT_NE(secondary, nullptr);
-    EXPECT_EQ(secondary->Fingerprint(),
-              HmacKey::FromBytes(KeyBytes(i + 1'000'000)).Fingerprint());
+    EXPECT_EQ(secondary->Fingerprint(), HmacKey::FromBytes(KeyBytes(i + 1'000'000)).Fingerprint());
   } else {
     EXPECT_EQ(secondary, nullptr);
   }
@@ -120,7 +122,65 @@ TEST(IdentityTableTest, CompactReturnsWhatAnOvergenerousReserveTook) {
   const size_t reserved = table.IdentityMemoryBytes();
   table.Compact();
   EXPECT_LT(table.IdentityMemoryBytes() * 4, reserved);
-  for (uint32_t i = 0; i < 2'000; ++i) ExpectIdentity(table.Find(kHub, DeviceOf(i), ModuleOf(i)), i);
+  for (uint32_t i = 0; i < 2'000; ++i)
+    ExpectIdentity(table.Find(kHub, DeviceOf(i), ModuleOf(i)), i);
+}
+
+// ReferenceStableHash is StableHash written the plain way (the tail copied with memcpy): the
+// service reads the tail with overlapping loads instead, which must not change a single value
+// (replicas of different builds must derive the same renew-after points).
+uint64_t ReferenceStableHash(absl::string_view text) {
+  const auto mum = [](uint64_t a, uint64_t b) {
+    const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
+    return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+  };
+  const auto load = [](const char* p, size_t n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    return w;
+  };
+  constexpr uint64_t kSeed0 = 0xa0761d6478bd642full;
+  constexpr uint64_t kSeed1 = 0xe7037ed1a0b428dbull;
+  const char* p = text.data();
+  size_t n = text.size();
+  uint64_t h = kSeed0 ^ mum(n ^ kSeed1, kSeed0);
+  for (; n > 16; n -= 16, p += 16) h = mum(load(p, 8) ^ kSeed1, load(p + 8, 8) ^ h);
+  const uint64_t a = n > 8 ? load(p, 8) : n > 0 ? load(p, n) : 0;
+  const uint64_t b = n > 8 ? load(p + 8, n - 8) : 0;
+  uint64_t z = mum(a ^ kSeed1, b ^ h) ^ text.size();
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+TEST(StableHashTest, EqualsThePlainComputationAtEveryLength) {
+  std::mt19937_64 rng(5);
+  std::string text(300, '\0');
+  for (char& c : text) c = static_cast<char>(rng());
+  for (size_t offset = 0; offset < 8; ++offset) {
+    for (size_t n = 0; n <= 100; ++n) {
+      const absl::string_view s = absl::string_view(text).substr(offset, n);
+      ASSERT_EQ(StableHash(s), ReferenceStableHash(s)) << offset << " " << n;
+    }
+  }
+  // Pinned values: a change here changes every renew-after point (and policy/DPS jitter).
+  EXPECT_EQ(StableHash(""), ReferenceStableHash(""));
+  EXPECT_EQ(StableHash("hub.azure-devices.net/devices/dev1"), 0xfb27723c6e9d3eceull);
+}
+
+TEST(StableHashTest, IdentityHashIsPinnedAndSeparatesItsParts) {
+  // The identity hash combines the hashes of hub, device and module; pinned, because it seeds
+  // renew_after, which replicas must agree on.
+  EXPECT_EQ(IdentityTable::IdentityHash("hub.azure-devices.net", "dev1", ""),
+            0xe63a94c084102c16ull);
+  EXPECT_EQ(IdentityTable::IdentityHash("hub.azure-devices.net", "dev1", "m1"),
+            0x4b78be6cb0cb0bdbull);
+  // Moving bytes between the parts gives other identities, and other hashes.
+  EXPECT_NE(IdentityTable::IdentityHash("hub.azure-devices.net", "dev1", ""),
+            IdentityTable::IdentityHash("hub.azure-devices.ne", "tdev1", ""));
+  EXPECT_NE(IdentityTable::IdentityHash("h", "dev1", "m1"),
+            IdentityTable::IdentityHash("h", "dev1m", "1"));
+  EXPECT_NE(IdentityTable::IdentityHash("h", "d", "m"), IdentityTable::IdentityHash("h", "m", "d"));
 }
 
 TEST(IdentityTableTest, AnEmptyTableFindsNothing) {

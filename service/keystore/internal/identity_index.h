@@ -8,7 +8,8 @@
 // per slot: Find reads that line, compares, and is done. What only minting or listing needs
 // lives apart, indexed by the identity's id (its insertion number): the two keys' HMAC midstates
 // (128 bytes, in the locked, non-dumped key heap) and a small "cold" record (version, source,
-// and where the hot entry is). Both grow in fixed 2 MiB chunks, so they are never copied while a fleet loads.
+// and where the hot entry is). Both grow in fixed 2 MiB chunks, so they are never copied while a
+// fleet loads.
 //
 // Memory: 64 / load + 128 + 16 bytes per identity (load kept between 0.5 and 0.75; 0.7 after a
 // Reserve or Compact: about 235 bytes), plus long names.
@@ -30,8 +31,9 @@
 
 namespace sasmint::internal {
 
-// IdentityHash returns StableHash of "{hub}/devices/{device}[/modules/{module}]", computed
-// without allocating. It is the lookup hash and the renew-after seed of the identity.
+// IdentityHash combines the StableHash of the hub, the device ID and (if any) the module ID:
+// stable across processes and builds like StableHash. It is the lookup hash and the renew-after
+// seed of the identity.
 uint64_t IdentityHash(absl::string_view hub, absl::string_view device_id,
                       absl::string_view module_id);
 
@@ -182,7 +184,7 @@ class IdentityIndex {
     uint8_t device_len = 0;
     uint8_t module_len = 0;
     uint8_t hub = 0;
-    uint8_t flags = 0;  // Record::Flags
+    uint8_t flags = 0;                     // Record::Flags
     char inline_names[kInlineNames] = {};  // device ID then module ID, when together they fit
   };
   static_assert(sizeof(HotEntry) == 64, "a hot entry is one cache line");

@@ -39,10 +39,10 @@ uint64_t Load32(const char* p) {
 
 uint64_t StableHash(absl::string_view text) {
   // Sixteen bytes per 64x64->128-bit multiply (the wyhash construction), then the splitmix64
-  // finalizer so that every output bit (slot, renew-after jitter) depends on every
-  // input bit. Words are little-endian loads, so the value never changes with the build and is
-  // the same on x86-64 and arm64 (a big-endian port must byte-swap the loads). A lookup hashes
-  // about 45 bytes: this costs a third of a word-at-a-time splitmix chain.
+  // finalizer so that every output bit (slot, renew-after jitter) depends on every input bit.
+  // Words are little-endian loads, so the value never changes with the build and is the same on
+  // x86-64 and arm64 (a big-endian port must byte-swap the loads). A lookup hashes the hub and
+  // the device ID (IdentityHash): a third of the cost of a word-at-a-time splitmix chain.
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "StableHash assumes little-endian");
   constexpr uint64_t kSeed0 = 0xa0761d6478bd642full;
   constexpr uint64_t kSeed1 = 0xe7037ed1a0b428dbull;

@@ -156,8 +156,8 @@ class IdentityIndex {
   void set_version(uint32_t id, uint32_t version) { cold_[id].version = version; }
   uint16_t source_file(uint32_t id) const { return cold_[id].source_file; }
   uint32_t source_line(uint32_t id) const { return cold_[id].source_line; }
-  // key returns the primary (slot 0) or secondary (1) key; only meaningful when flags say so.
-  const HmacKey& key(uint32_t id, int slot) const { return keys_[id].keys[slot]; }
+  // key returns the primary (`which` 0) or secondary (1) key; only meaningful when flags say so.
+  const HmacKey& key(uint32_t id, int which) const { return keys_[id].keys[which]; }
 
   size_t size() const { return cold_.size(); }
   // Reserve prepares room for `n` more identities (loads know roughly how many lines they will

@@ -168,9 +168,8 @@ absl::Status IdentityTable::Hide(absl::string_view hub, absl::string_view device
 void IdentityTable::ForEachOwnEntry(
     const std::function<void(const IdentityRef&, bool hidden)>& fn) const {
   identities_->ForEach([&](uint32_t id) {
-    const uint32_t slot = identities_->slot_of(id);
-    fn(IdentityRef(this, id, slot),
-       (identities_->flags(id, slot) & internal::Record::kHidden) != 0);
+    const IdentityRef ref = RefOf(this, id);
+    fn(ref, (identities_->flags(id, ref.slot_) & internal::Record::kHidden) != 0);
   });
 }
 
@@ -209,20 +208,19 @@ IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_
   if (ABSL_PREDICT_FALSE(base_ != nullptr)) {
     return FindLayered(slot, static_cast<uint8_t>(hub_index), device_id, module_id, hash);
   }
-  return slot < 0 ? IdentityRef() : RefAt(*identities_, this, static_cast<uint32_t>(slot));
+  return slot < 0 ? IdentityRef() : RefAt(this, static_cast<uint32_t>(slot));
 }
 
 IdentityRef IdentityTable::FindLayered(int64_t slot, uint8_t hub_index, absl::string_view device_id,
                                        absl::string_view module_id, uint64_t hash) const {
   if (slot >= 0) {
-    const IdentityRef own = RefAt(*identities_, this, static_cast<uint32_t>(slot));
+    const IdentityRef own = RefAt(this, static_cast<uint32_t>(slot));
     if (identities_->flags(own.id_, own.slot_) & internal::Record::kHidden) return IdentityRef();
     return own;
   }
   // hub_names_ is a copy of the base's: the same hub index.
   const int64_t base_slot = base_->identities_->Find(hash, hub_index, device_id, module_id);
-  return base_slot < 0 ? IdentityRef()
-                       : RefAt(*base_->identities_, base_.get(), static_cast<uint32_t>(base_slot));
+  return base_slot < 0 ? IdentityRef() : RefAt(base_.get(), static_cast<uint32_t>(base_slot));
 }
 
 uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view device_id,
@@ -230,9 +228,8 @@ uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view de
   return internal::IdentityHash(hub, device_id, module_id);
 }
 
-IdentityRef IdentityTable::RefAt(const internal::IdentityIndex& index, const IdentityTable* table,
-                                 uint32_t slot) {
-  return IdentityRef(table, index.id_at(slot), slot);
+IdentityRef IdentityTable::RefAt(const IdentityTable* table, uint32_t slot) {
+  return IdentityRef(table, table->identities_->id_at(slot), slot);
 }
 
 IdentityRef IdentityTable::RefOf(const IdentityTable* table, uint32_t id) {
@@ -273,10 +270,10 @@ void IdentityTable::ForEachIdentity(const std::function<void(const IdentityRef&)
   if (base_ == nullptr) return;
   const internal::IdentityIndex& base = *base_->identities_;
   base.ForEach([&](uint32_t id) {
-    const uint32_t slot = base.slot_of(id);
-    if (identities_->Find(base.hash(id, slot), base.hub(id, slot), base.device_id(id, slot),
-                          base.module_id(id, slot)) < 0) {
-      fn(IdentityRef(base_.get(), id, slot));
+    const IdentityRef ref = RefOf(base_.get(), id);
+    if (identities_->Find(ref.hash(), base.hub(id, ref.slot_), ref.device_id(), ref.module_id()) <
+        0) {
+      fn(ref);
     }
   });
 }

@@ -267,9 +267,8 @@ class IdentityTable {
   };
   // HubIndex returns the index of `hub` in hub_names_, or -1.
   int HubIndex(absl::string_view hub) const;
-  // RefAt makes the ref of the identity in `slot` of `index` (table's); RefOf of identity `id`.
-  static IdentityRef RefAt(const internal::IdentityIndex& index, const IdentityTable* table,
-                           uint32_t slot);
+  // RefAt makes the ref of the identity in `slot` of `table`; RefOf that of identity `id`.
+  static IdentityRef RefAt(const IdentityTable* table, uint32_t slot);
   static IdentityRef RefOf(const IdentityTable* table, uint32_t id);
   // FindLayered finishes Find in a layered table (`slot`: the overlay's answer).
   IdentityRef FindLayered(int64_t slot, uint8_t hub_index, absl::string_view device_id,

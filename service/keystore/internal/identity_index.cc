@@ -52,7 +52,7 @@ bool IdentityIndex::SameNames(const HotEntry& e, uint8_t hub, absl::string_view 
 uint32_t IdentityIndex::Place(std::vector<HotEntry, HugePageAllocator<HotEntry>>& table,
                               const HotEntry& e) {
   const size_t n = table.size();
-  size_t pos = static_cast<size_t>((static_cast<unsigned __int128>(e.hash) * n) >> 64);
+  size_t pos = HomeIn(e.hash, n);
   while (table[pos].id_plus_one != 0) pos = pos + 1 == n ? 0 : pos + 1;
   table[pos] = e;
   return static_cast<uint32_t>(pos);
@@ -69,11 +69,16 @@ void IdentityIndex::Rehash(size_t capacity) {
 
 bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
                            absl::string_view module_id, uint32_t* id_out) {
-  if (Find(record.hash, record.hub, device_id, module_id) >= 0) return false;
+  // One probe both checks for a duplicate and finds the free slot; only a rehash (the table
+  // 3/4 full: linear probing stays short below that) makes the slot be looked for again.
+  size_t free = 0;
+  if (!hot_.empty() && Probe(record.hash, record.hub, device_id, module_id, &free) >= 0) {
+    return false;
+  }
   const size_t n = size();
   if (n >= UINT32_MAX - 1) std::abort();  // ids are 32-bit; a fleet is far smaller
-  // Linear probing stays short below 3/4 full.
-  if ((n + 1) * 4 > hot_.size() * 3) Rehash(std::max(kMinSlots, (n + 1) * 2));
+  const bool rehash = (n + 1) * 4 > hot_.size() * 3;
+  if (rehash) Rehash(std::max(kMinSlots, (n + 1) * 2));
 
   HotEntry e;
   e.hash = record.hash;
@@ -96,7 +101,13 @@ bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
   if (any == nullptr) std::abort();  // the caller's bug: see Record
   keys_.push_back(KeyPair{{record.primary != nullptr ? *record.primary : *any,
                            record.secondary != nullptr ? *record.secondary : *any}});
-  cold_.push_back(Cold{Place(hot_, e), record.version, record.source_line, record.source_file, 0});
+  uint32_t slot = static_cast<uint32_t>(free);
+  if (rehash) {
+    slot = Place(hot_, e);
+  } else {
+    hot_[slot] = e;
+  }
+  cold_.push_back(Cold{slot, record.version, record.source_line, record.source_file, 0});
   *id_out = static_cast<uint32_t>(n);
   return true;
 }
@@ -108,15 +119,24 @@ void IdentityIndex::Prefetch(uint64_t hash) const {
 
 int64_t IdentityIndex::Find(uint64_t hash, uint8_t hub, absl::string_view device_id,
                             absl::string_view module_id) const {
+  if (hot_.empty()) return -1;
+  size_t free = 0;
+  return Probe(hash, hub, device_id, module_id, &free);
+}
+
+int64_t IdentityIndex::Probe(uint64_t hash, uint8_t hub, absl::string_view device_id,
+                             absl::string_view module_id, size_t* free) const {
   const size_t n = hot_.size();
-  if (n == 0) return -1;
   size_t pos = Home(hash);
   // A third of identities sit past their home slot (linear probing at 7/10 full), nearly all in
   // the next line: ask for it now, so that the second probe's miss overlaps the first's.
   __builtin_prefetch(&hot_[pos + 1 == n ? 0 : pos + 1]);
   for (;;) {
     const HotEntry& e = hot_[pos];
-    if (e.id_plus_one == 0) return -1;
+    if (e.id_plus_one == 0) {
+      *free = pos;
+      return -1;
+    }
     if (e.hash == hash && SameNames(e, hub, device_id, module_id)) return static_cast<int64_t>(pos);
     pos = pos + 1 == n ? 0 : pos + 1;
   }

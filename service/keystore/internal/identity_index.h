@@ -206,15 +206,23 @@ class IdentityIndex {
     if (slot < hot_.size() && hot_[slot].id_plus_one == id + 1) return hot_[slot];
     return hot_[cold_[id].slot];
   }
-  size_t Home(uint64_t hash) const {
-    // Multiply-shift maps the hash onto any table size (not only powers of two), so the load
-    // can be held near its target instead of halving on every doubling.
-    return static_cast<size_t>((static_cast<unsigned __int128>(hash) * hot_.size()) >> 64);
+  // HomeIn is the slot a hash starts probing from in a table of `slots` slots. Multiply-shift
+  // maps the hash onto any table size (not only powers of two), so the load can be held near
+  // its target instead of halving on every doubling.
+  static size_t HomeIn(uint64_t hash, size_t slots) {
+    return static_cast<size_t>((static_cast<unsigned __int128>(hash) * slots) >> 64);
   }
+  size_t Home(uint64_t hash) const { return HomeIn(hash, hot_.size()); }
+  // Probe walks the probe run of `hash`: returns the identity's slot, or -1 with `*free` set to
+  // the empty slot that ends the run (where Insert puts a new identity). The table must not be
+  // empty.
+  int64_t Probe(uint64_t hash, uint8_t hub, absl::string_view device_id,
+                absl::string_view module_id, size_t* free) const;
   // Rehash moves every entry into a table of `capacity` slots.
   void Rehash(size_t capacity);
   // Place puts the entry in the first free slot from its home and returns that slot.
-  uint32_t Place(std::vector<HotEntry, HugePageAllocator<HotEntry>>& table, const HotEntry& e);
+  static uint32_t Place(std::vector<HotEntry, HugePageAllocator<HotEntry>>& table,
+                        const HotEntry& e);
   absl::string_view Names(const HotEntry& e) const;
   bool SameNames(const HotEntry& e, uint8_t hub, absl::string_view device_id,
                  absl::string_view module_id) const;

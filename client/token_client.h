@@ -27,7 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "service/clock.h"
+#include "common/clock.h"
 
 namespace sasmint::client {
 

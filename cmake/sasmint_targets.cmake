@@ -1,6 +1,10 @@
 # sasmint_cc_library / sasmint_cc_test / sasmint_cc_binary: keep every target uniform.
 # Warnings are errors on our own targets only, never on third-party headers.
-set(SASMINT_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter)
+set(SASMINT_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter -Wnon-virtual-dtor)
+# A local that hides another local is a bug waiting to happen; GCC names exactly that check.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  list(APPEND SASMINT_WARNINGS -Wshadow=local)
+endif()
 # GCC 12 at -O3 (CMAKE_BUILD_TYPE=Release) reports -Wrestrict inside libstdc++'s own
 # std::string::insert/replace (GCC bug 105329), a false positive in code we do not own: keep it a
 # warning there so a Release build does not fail on it.

@@ -19,13 +19,6 @@ constexpr std::array<int8_t, 256> MakeDecodeTable() {
 }
 constexpr std::array<int8_t, 256> kDecode = MakeDecodeTable();
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // DecodeInto decodes canonical base64 into `out` (sized by the caller to the decoded length).
 absl::Status DecodeInto(absl::string_view text, absl::string_view what, uint8_t* out,
                         size_t* out_len) {
@@ -172,6 +165,13 @@ std::string PercentEncode(absl::string_view text) {
   return out;
 }
 
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 absl::StatusOr<std::string> PercentDecode(absl::string_view text, absl::string_view what) {
   std::string out;
   out.reserve(text.size());
@@ -183,8 +183,8 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view text, absl::string_v
     if (i + 2 >= text.size()) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": truncated %-escape at offset ", i));
     }
-    const int hi = HexValue(text[i + 1]);
-    const int lo = HexValue(text[i + 2]);
+    const int hi = HexDigitValue(text[i + 1]);
+    const int lo = HexDigitValue(text[i + 2]);
     if (hi < 0 || lo < 0) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": invalid %-escape at offset ", i));
     }

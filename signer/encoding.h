@@ -54,6 +54,9 @@ std::string PercentEncode(absl::string_view text);
 // PercentEncodeTo appends PercentEncode(text) to *out.
 void PercentEncodeTo(absl::string_view text, std::string* out);
 
+// HexDigitValue returns the value (0-15) of a hex digit of either case, or -1.
+int HexDigitValue(char c);
+
 // PercentDecode returns `text` with every %XX escape (either hex case) decoded; `+` is kept as
 // `+`. INVALID_ARGUMENT with the offset of a truncated or non-hex escape.
 absl::StatusOr<std::string> PercentDecode(absl::string_view text, absl::string_view what = "value");

@@ -58,6 +58,11 @@ Mac HmacKey::Sign(absl::Span<const uint8_t> message) const {
   return HmacFinishOuter(*this, inner.Final());
 }
 
+bool SameKey(const HmacKey* a, const HmacKey* b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  return a->inner_ == b->inner_ && a->outer_ == b->outer_;
+}
+
 std::string HmacKey::Fingerprint() const {
   static constexpr absl::string_view kLabel = "sasmint key fingerprint v1";
   const Mac mac =

@@ -45,6 +45,7 @@ class HmacKey {
   const Sha256State& outer_state(SecretKeyAccess) const { return outer_; }
 
  private:
+  friend bool SameKey(const HmacKey* a, const HmacKey* b);
   friend class BatchSigner;  // PrepareKeys computes many keys' midstates in SIMD lanes
   struct NoInit {};
   explicit HmacKey(NoInit) {}
@@ -58,6 +59,10 @@ class HmacKey {
   Sha256State inner_;
   Sha256State outer_;
 };
+
+// SameKey returns whether `a` and `b` are the same key (equal midstates); two nulls are the same,
+// a null and a key are not. For key management (rotation, reload diffs), not for MACs.
+bool SameKey(const HmacKey* a, const HmacKey* b);
 
 // HmacFinishOuter returns the MAC from an inner digest, using `key`'s outer midstate: one
 // compression over inner_digest || padding (96 bytes hashed in all).

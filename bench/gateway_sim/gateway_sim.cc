@@ -50,7 +50,7 @@
 #include "bench/load/histogram.h"
 #include "bench/load/identity_list.h"
 #include "client/token_client.h"
-#include "service/cli/flags.h"
+#include "common/flags.h"
 #include "signer/encoding.h"
 
 extern char** environ;
@@ -196,12 +196,11 @@ absl::Status WriteExport(const std::string& path, int64_t n, uint64_t seed) {
 }
 
 absl::StatusOr<SimOptions> ParseOptions(const std::vector<std::string>& args) {
-  auto flags =
-      cli::Flags::Parse(args,
-                        {"devices", "duration", "ttl", "restart-at", "mode", "server-bin", "export",
-                         "hub", "work-dir", "reconnects-per-second", "seed", "initial-backoff-ms",
-                         "renew-backoff-ms", "max-backoff-ms", "series"},
-                        {"quiet"});
+  auto flags = Flags::Parse(args,
+                            {"devices", "duration", "ttl", "restart-at", "mode", "server-bin",
+                             "export", "hub", "work-dir", "reconnects-per-second", "seed",
+                             "initial-backoff-ms", "renew-backoff-ms", "max-backoff-ms", "series"},
+                            {"quiet"});
   if (!flags.ok()) return flags.status();
   SimOptions o;
   const auto number = [&](const char* name, auto* out) -> absl::Status {

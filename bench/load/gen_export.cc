@@ -15,7 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "service/cli/flags.h"
+#include "common/flags.h"
 #include "signer/encoding.h"
 
 namespace {
@@ -54,7 +54,7 @@ bool ParseUint(const std::optional<std::string>& text, uint64_t* out) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
-  auto flags = sasmint::cli::Flags::Parse(
+  auto flags = sasmint::Flags::Parse(
       args,
       {"count", "out", "seed", "modules-per-device", "disabled-every", "key-bytes", "id-prefix"},
       {});

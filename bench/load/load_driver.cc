@@ -16,7 +16,7 @@
 #include "bench/load/internal/run_state.h"
 #include "bench/load/internal/stream_session.h"
 #include "bench/load/pacer.h"
-#include "service/tls.h"
+#include "client/channel.h"
 
 namespace sasmint::bench {
 namespace {

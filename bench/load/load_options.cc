@@ -9,7 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "service/cli/flags.h"
+#include "common/flags.h"
 
 namespace sasmint::bench {
 namespace {
@@ -128,12 +128,12 @@ int AffinityCpuCount() {
 }
 
 absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::Parse(
-      args,
-      {"target", "hub", "devices", "mode", "concurrency", "duration", "rate", "ttl", "warmup",
-       "channels", "streams", "timeout", "connect-timeout", "transport", "client-threads", "tls-ca",
-       "tls-cert", "tls-key", "tls-server-name"},
-      {"include-disabled", "quiet"});
+  auto flags =
+      Flags::Parse(args,
+                   {"target", "hub", "devices", "mode", "concurrency", "duration", "rate", "ttl",
+                    "warmup", "channels", "streams", "timeout", "connect-timeout", "transport",
+                    "client-threads", "tls-ca", "tls-cert", "tls-key", "tls-server-name"},
+                   {"include-disabled", "quiet"});
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
     return absl::InvalidArgumentError(

@@ -3,7 +3,7 @@
 // Contract (external scripts call it exactly like this):
 //   sasmint-bench --target ADDR --hub HOST --devices EXPORT_FILE --mode unary|batch:N|stream:N
 //                 --concurrency C --duration SECONDS [--rate TOKENS_PER_S] [--ttl S]
-// plus the optional flags listed in kLoadUsage. Flags are parsed by sasmint::cli::Flags, so
+// plus the optional flags listed in kLoadUsage. Flags are parsed by sasmint::Flags, so
 // `--flag value` and `--flag=value` both work. Thread-compatible.
 #ifndef SASMINT_BENCH_LOAD_LOAD_OPTIONS_H_
 #define SASMINT_BENCH_LOAD_LOAD_OPTIONS_H_
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "service/tls.h"
+#include "client/channel.h"
 
 namespace sasmint::bench {
 

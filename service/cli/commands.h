@@ -1,23 +1,35 @@
-// commands.h: the subcommands of the `sasmint` binary (contract: DESIGN.md §5).
+// commands.h: the subcommands of the `sasmint` binary (command lines: a contract, docs/design.md).
 //
-//   sasmint serve   [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]
-//                   [--port-file FILE] [--admin-listen ADDR]
-//   sasmint serve   --check-config FILE
-//   sasmint token   --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])
-//                   --key B64 (--expiry UNIX | --ttl S) [--json]
-//   sasmint token   --id-scope SCOPE --registration ID --key B64 (--expiry UNIX | --ttl S)
-//   sasmint derive-key --group-key B64 --registration ID
-//   sasmint mint    --server ADDR --hub HOST --device ID [--module ID] [--ttl S] [--json]
-//   sasmint verify  TOKEN (--key B64 [--secondary-key B64] | --server ADDR) [--hub HOST]
-//                   [--device ID [--module ID]] [--right R] [--now UNIX] [--max-lifetime S]
-//                   [--json]
-//   sasmint verify  --cert FILE --hub HOST --device ID [--module ID] (--server ADDR |
-//                   --primary-thumbprint X [--secondary-thumbprint Y]) [--now UNIX] [--json]
+// The synopsis, as `sasmint help` prints it (usage.cc holds the text; usage_test checks this copy):
+//
+//   usage: sasmint <command> [flags]
+//   commands:
+//     serve       [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]
+//                 [--port-file FILE] [--admin-listen ADDR] [--health-listen ADDR]
+//                 [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+//     serve       --check-config FILE
+//     token       --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])
+//                 --key B64 (--expiry UNIX | --ttl S) [--json]
+//     token       --id-scope SCOPE --registration ID --key B64 (--expiry UNIX | --ttl S)
+//                 [--json]
+//     derive-key  --group-key B64 --registration ID
+//     mint        --server ADDR (--hub HOST (--device ID [--module ID] | --policy NAME
+//                 [--resource PATH]) | --id-scope SCOPE --registration ID) [--ttl S]
+//                 [--key-slot primary|secondary] [--timeout S] [--json]
+//                 [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name NAME]]
+//     verify      TOKEN (--key B64 [--secondary-key B64] | --server ADDR) [--hub HOST]
+//                 [--device ID [--module ID]] [--right R] [--now UNIX] [--max-lifetime S]
+//                 [--timeout S] [--json]      (TOKEN '-' reads it from stdin)
+//     verify      --cert FILE --hub HOST --device ID [--module ID] (--server ADDR |
+//                 --primary-thumbprint X [--secondary-thumbprint Y]) [--now UNIX] [--json]
+//                 exit 0: IoT Hub would accept; 1: it would reject; 2: usage or I/O error
+//                 (--server takes mint's --tls-* flags)
 //
 // Each Run* function takes the arguments after the subcommand and returns the process exit
 // code: 0 success, 1 a runtime failure (server unreachable, RPC error, load failure), 2 bad
 // usage or input. `verify` differs: 0 IoT Hub would accept, 1 it would reject, 2 usage, I/O or
-// RPC errors (no verdict). Output goes to stdout; errors are one line on stderr.
+// RPC errors (no verdict). Output goes to stdout; errors are one line on stderr. Each command
+// lives in its own file (token_command.cc, ...).
 #ifndef SASMINT_SERVICE_CLI_COMMANDS_H_
 #define SASMINT_SERVICE_CLI_COMMANDS_H_
 

@@ -37,9 +37,21 @@ uint64_t Load32(const char* p) {
 
 }  // namespace
 
+absl::string_view KeySlotName(KeySlot slot) {
+  switch (slot) {
+    case KeySlot::kPrimary:
+      return "primary";
+    case KeySlot::kSecondary:
+      return "secondary";
+    case KeySlot::kActive:
+      break;
+  }
+  return "active";
+}
+
 uint64_t StableHash(absl::string_view text) {
   // Sixteen bytes per 64x64->128-bit multiply (the wyhash construction), then the splitmix64
-  // finalizer so that every output bit (slot, renew-after jitter) depends on every input bit.
+  // finalizer so that every output bit (position, renew-after jitter) depends on every input bit.
   // Words are little-endian loads, so the value never changes with the build and is the same on
   // x86-64 and arm64 (a big-endian port must byte-swap the loads). A lookup hashes the hub and
   // the device ID (IdentityHash): a third of the cost of a word-at-a-time splitmix chain.
@@ -169,7 +181,7 @@ void IdentityTable::ForEachOwnEntry(
     const std::function<void(const IdentityRef&, bool hidden)>& fn) const {
   identities_->ForEach([&](uint32_t id) {
     const IdentityRef ref = RefOf(this, id);
-    fn(ref, (identities_->flags(id, ref.slot_) & internal::Record::kHidden) != 0);
+    fn(ref, (identities_->flags(id, ref.position_) & internal::Record::kHidden) != 0);
   });
 }
 
@@ -203,24 +215,27 @@ IdentityRef IdentityTable::Find(absl::string_view hub, absl::string_view device_
                                 absl::string_view module_id, uint64_t hash) const {
   const int hub_index = HubIndex(hub);
   if (hub_index < 0) return IdentityRef();
-  const int64_t slot =
+  const int64_t position =
       identities_->Find(hash, static_cast<uint8_t>(hub_index), device_id, module_id);
   if (ABSL_PREDICT_FALSE(base_ != nullptr)) {
-    return FindLayered(slot, static_cast<uint8_t>(hub_index), device_id, module_id, hash);
+    return FindLayered(position, static_cast<uint8_t>(hub_index), device_id, module_id, hash);
   }
-  return slot < 0 ? IdentityRef() : RefAt(this, static_cast<uint32_t>(slot));
+  return position < 0 ? IdentityRef() : RefAt(this, static_cast<uint32_t>(position));
 }
 
-IdentityRef IdentityTable::FindLayered(int64_t slot, uint8_t hub_index, absl::string_view device_id,
-                                       absl::string_view module_id, uint64_t hash) const {
-  if (slot >= 0) {
-    const IdentityRef own = RefAt(this, static_cast<uint32_t>(slot));
-    if (identities_->flags(own.id_, own.slot_) & internal::Record::kHidden) return IdentityRef();
+IdentityRef IdentityTable::FindLayered(int64_t position, uint8_t hub_index,
+                                       absl::string_view device_id, absl::string_view module_id,
+                                       uint64_t hash) const {
+  if (position >= 0) {
+    const IdentityRef own = RefAt(this, static_cast<uint32_t>(position));
+    if (identities_->flags(own.id_, own.position_) & internal::Record::kHidden)
+      return IdentityRef();
     return own;
   }
   // hub_names_ is a copy of the base's: the same hub index.
-  const int64_t base_slot = base_->identities_->Find(hash, hub_index, device_id, module_id);
-  return base_slot < 0 ? IdentityRef() : RefAt(base_.get(), static_cast<uint32_t>(base_slot));
+  const int64_t base_position = base_->identities_->Find(hash, hub_index, device_id, module_id);
+  return base_position < 0 ? IdentityRef()
+                           : RefAt(base_.get(), static_cast<uint32_t>(base_position));
 }
 
 uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view device_id,
@@ -228,12 +243,12 @@ uint64_t IdentityTable::IdentityHash(absl::string_view hub, absl::string_view de
   return internal::IdentityHash(hub, device_id, module_id);
 }
 
-IdentityRef IdentityTable::RefAt(const IdentityTable* table, uint32_t slot) {
-  return IdentityRef(table, table->identities_->id_at(slot), slot);
+IdentityRef IdentityTable::RefAt(const IdentityTable* table, uint32_t position) {
+  return IdentityRef(table, table->identities_->id_at(position), position);
 }
 
 IdentityRef IdentityTable::RefOf(const IdentityTable* table, uint32_t id) {
-  return IdentityRef(table, id, table->identities_->slot_of(id));
+  return IdentityRef(table, id, table->identities_->position_of(id));
 }
 
 void IdentityTable::PrefetchKeys(const IdentityRef& identity) {
@@ -265,14 +280,14 @@ size_t IdentityTable::IdentityMemoryBytes() const {
 void IdentityTable::ForEachIdentity(const std::function<void(const IdentityRef&)>& fn) const {
   identities_->ForEach([&](uint32_t id) {
     const IdentityRef ref = RefOf(this, id);
-    if (!(identities_->flags(id, ref.slot_) & internal::Record::kHidden)) fn(ref);
+    if (!(identities_->flags(id, ref.position_) & internal::Record::kHidden)) fn(ref);
   });
   if (base_ == nullptr) return;
   const internal::IdentityIndex& base = *base_->identities_;
   base.ForEach([&](uint32_t id) {
     const IdentityRef ref = RefOf(base_.get(), id);
-    if (identities_->Find(ref.hash(), base.hub(id, ref.slot_), ref.device_id(), ref.module_id()) <
-        0) {
+    if (identities_->Find(ref.hash(), base.hub(id, ref.position_), ref.device_id(),
+                          ref.module_id()) < 0) {
       fn(ref);
     }
   });
@@ -359,14 +374,14 @@ bool IdentityTable::ListIdentities(absl::string_view hub, absl::string_view afte
 }
 
 IdentityStatus IdentityRef::status() const {
-  return table_->identities_->flags(id_, slot_) & internal::Record::kDisabled
+  return table_->identities_->flags(id_, position_) & internal::Record::kDisabled
              ? IdentityStatus::kDisabled
              : IdentityStatus::kEnabled;
 }
 
 const HmacKey* IdentityRef::key(KeySlot slot) const {
   const internal::IdentityIndex& index = *table_->identities_;
-  const uint8_t flags = index.flags(id_, slot_);
+  const uint8_t flags = index.flags(id_, position_);
   if (slot == KeySlot::kSecondary) {
     return flags & internal::Record::kHasSecondary ? &index.key(id_, 1) : nullptr;
   }
@@ -374,20 +389,20 @@ const HmacKey* IdentityRef::key(KeySlot slot) const {
 }
 
 bool IdentityRef::has_keys() const {
-  return table_->identities_->flags(id_, slot_) &
+  return table_->identities_->flags(id_, position_) &
          (internal::Record::kHasPrimary | internal::Record::kHasSecondary);
 }
 
 absl::string_view IdentityRef::device_id() const {
-  return table_->identities_->device_id(id_, slot_);
+  return table_->identities_->device_id(id_, position_);
 }
 absl::string_view IdentityRef::module_id() const {
-  return table_->identities_->module_id(id_, slot_);
+  return table_->identities_->module_id(id_, position_);
 }
 absl::string_view IdentityRef::hub() const {
-  return table_->hub_names_[table_->identities_->hub(id_, slot_)];
+  return table_->hub_names_[table_->identities_->hub(id_, position_)];
 }
-uint64_t IdentityRef::hash() const { return table_->identities_->hash(id_, slot_); }
+uint64_t IdentityRef::hash() const { return table_->identities_->hash(id_, position_); }
 uint32_t IdentityRef::version() const { return table_->identities_->version(id_); }
 
 absl::string_view IdentityRef::auth_type() const {
@@ -487,17 +502,6 @@ size_t IdentityTable::dps_group_count() const {
   for (const auto& [scope, groups] : meta_->dps_) n += groups.size();
   return n;
 }
-
-namespace {
-
-bool SameKey(const HmacKey* a, const HmacKey* b) {
-  if (a == nullptr || b == nullptr) return a == b;
-  const SecretKeyAccess access = SecretKeyAccess::Get();
-  return a->inner_state(access) == b->inner_state(access) &&
-         a->outer_state(access) == b->outer_state(access);
-}
-
-}  // namespace
 
 TableDiff DiffTables(const IdentityTable& previous, const IdentityTable& next) {
   TableDiff diff;

@@ -31,6 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "service/keystore/internal/reader_epochs.h"
+#include "service/keystore/rights.h"
 #include "signer/hmac_sha256.h"
 
 namespace sasmint {
@@ -44,13 +45,8 @@ enum class IdentityStatus { kEnabled, kDisabled };
 // KeySlot names a key of an identity, policy or group. kActive means the hub's active slot.
 enum class KeySlot { kActive, kPrimary, kSecondary };
 
-// Rights of a hub shared access policy (values as in the .NET service SDK's AccessRights).
-enum Right : uint32_t {
-  kRegistryRead = 1,
-  kRegistryWrite = 2 | kRegistryRead,
-  kServiceConnect = 4,
-  kDeviceConnect = 8,
-};
+// KeySlotName returns "primary" or "secondary" (kActive: "active").
+absl::string_view KeySlotName(KeySlot slot);
 
 // StoredKey is one key slot: the precomputed HMAC state and a fingerprint safe to show.
 struct StoredKey {
@@ -100,13 +96,13 @@ class IdentityRef {
 
  private:
   friend class IdentityTable;
-  // `slot` is where Find saw the identity's hot entry (kNoSlot when unknown): reading flags,
-  // hub and names there costs no further cache miss.
-  IdentityRef(const IdentityTable* table, uint32_t id, uint32_t slot)
-      : table_(table), id_(id), slot_(slot) {}
+  // `position` is where Find saw the identity's hot entry (kNoPosition when unknown): reading
+  // flags, hub and names there costs no further cache miss.
+  IdentityRef(const IdentityTable* table, uint32_t id, uint32_t position)
+      : table_(table), id_(id), position_(position) {}
   const IdentityTable* table_ = nullptr;
   uint32_t id_ = 0;
-  uint32_t slot_ = 0;
+  uint32_t position_ = 0;
 };
 
 // RetiredKey is a key an identity no longer holds (replaced by a reload or the admin API), kept
@@ -267,11 +263,11 @@ class IdentityTable {
   };
   // HubIndex returns the index of `hub` in hub_names_, or -1.
   int HubIndex(absl::string_view hub) const;
-  // RefAt makes the ref of the identity in `slot` of `table`; RefOf that of identity `id`.
-  static IdentityRef RefAt(const IdentityTable* table, uint32_t slot);
+  // RefAt makes the ref of the identity in `position` of `table`; RefOf that of identity `id`.
+  static IdentityRef RefAt(const IdentityTable* table, uint32_t position);
   static IdentityRef RefOf(const IdentityTable* table, uint32_t id);
-  // FindLayered finishes Find in a layered table (`slot`: the overlay's answer).
-  IdentityRef FindLayered(int64_t slot, uint8_t hub_index, absl::string_view device_id,
+  // FindLayered finishes Find in a layered table (`position`: the overlay's answer).
+  IdentityRef FindLayered(int64_t position, uint8_t hub_index, absl::string_view device_id,
                           absl::string_view module_id, uint64_t hash) const;
   // SortedIds returns this table's own visible identities of a hub, sorted by names (cached).
   std::shared_ptr<const std::vector<uint32_t>> SortedIds(uint8_t hub_index) const;

@@ -13,6 +13,8 @@
 #include <immintrin.h>
 #endif
 
+#include "common/macros.h"
+
 namespace sasmint::internal {
 namespace {  // NOLINT(build/namespaces): see the header comment.
 
@@ -21,8 +23,7 @@ namespace {  // NOLINT(build/namespaces): see the header comment.
 // PaddedChunk returns bytes start..start+15 of the padded message: message bytes, then 0x80,
 // then zeros (the bit length is the caller's). Every load stays inside the message: the tail
 // under 16 bytes is the last 16 message bytes shifted down by pshufb.
-inline __attribute__((always_inline)) __m128i PaddedChunk(const uint8_t* message, size_t len,
-                                                          size_t start) {
+SASMINT_ALWAYS_INLINE __m128i PaddedChunk(const uint8_t* message, size_t len, size_t start) {
   if (start + 16 <= len) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(message + start));
   if (start > len) return _mm_setzero_si128();
   const int r = static_cast<int>(len - start);  // message bytes in this chunk, 0..15
@@ -53,9 +54,8 @@ inline __attribute__((always_inline)) __m128i PaddedChunk(const uint8_t* message
 // assembled in a register and stored once:
 // the kernel's 16-byte loads that follow are then forwarded from single stores instead of
 // waiting for a memcpy's, a memset's and the padding's stores to commit.
-inline __attribute__((always_inline)) void WritePaddedBlocks(uint8_t* dst, const uint8_t* message,
-                                                             size_t len, size_t num_blocks,
-                                                             size_t total) {
+SASMINT_ALWAYS_INLINE void WritePaddedBlocks(uint8_t* dst, const uint8_t* message, size_t len,
+                                             size_t num_blocks, size_t total) {
   const size_t chunks = 4 * num_blocks;
   for (size_t j = 0; j + 1 < chunks; ++j) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * j), PaddedChunk(message, len, 16 * j));
@@ -73,9 +73,8 @@ inline __attribute__((always_inline)) void WritePaddedBlocks(uint8_t* dst, const
 // zeros, the bit length big-endian) as `num_blocks` 64-byte blocks at `dst`. The blocks the
 // message does not fill are zeroed whole first, with fixed-size stores: a variable-length
 // memset costs more than the copy.
-inline __attribute__((always_inline)) void WritePaddedBlocks(uint8_t* dst, const uint8_t* message,
-                                                             size_t len, size_t num_blocks,
-                                                             size_t total) {
+SASMINT_ALWAYS_INLINE void WritePaddedBlocks(uint8_t* dst, const uint8_t* message, size_t len,
+                                             size_t num_blocks, size_t total) {
   for (size_t b = len / 64; b < num_blocks; ++b) std::memset(dst + 64 * b, 0, 64);
   if (len > 0) std::memcpy(dst, message, len);
   dst[len] = 0x80;

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/macros.h"
 #include "signer/internal/hmac_lanes_inl.h"
 #include "signer/internal/sha256_kernel.h"
 
@@ -22,20 +23,20 @@
 namespace sasmint::internal {
 namespace {
 
-#define SASMINT_INLINE inline __attribute__((always_inline))
-
-SASMINT_INLINE __m128i Load(const void* p) {
+SASMINT_ALWAYS_INLINE __m128i Load(const void* p) {
   return _mm_loadu_si128(static_cast<const __m128i*>(p));
 }
-SASMINT_INLINE void Store(void* p, __m128i v) { _mm_storeu_si128(static_cast<__m128i*>(p), v); }
+SASMINT_ALWAYS_INLINE void Store(void* p, __m128i v) {
+  _mm_storeu_si128(static_cast<__m128i*>(p), v);
+}
 
-SASMINT_INLINE __m128i ByteSwap32(__m128i v) {
+SASMINT_ALWAYS_INLINE __m128i ByteSwap32(__m128i v) {
   return _mm_shuffle_epi8(v, _mm_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12));
 }
 
 // Wipe zeroes `n` (a multiple of 16) bytes at `p` with an opaque zero: with a constant one GCC
 // turns the stores into `rep stosq`, whose start-up costs more than the stores.
-SASMINT_INLINE void Wipe(void* p, size_t n) {
+SASMINT_ALWAYS_INLINE void Wipe(void* p, size_t n) {
   __m128i zero = _mm_setzero_si128();
   __asm__("" : "+x"(zero));
   for (size_t k = 0; k < n; k += 16) Store(static_cast<uint8_t*>(p) + k, zero);
@@ -44,14 +45,14 @@ SASMINT_INLINE void Wipe(void* p, size_t n) {
 
 // StoreOuterPadding stores bytes 32..63 of an outer block: 0x80, zeros, and the bit length of
 // opad block + inner digest (768) big-endian.
-SASMINT_INLINE void StoreOuterPadding(uint8_t* block) {
+SASMINT_ALWAYS_INLINE void StoreOuterPadding(uint8_t* block) {
   Store(block + 32,
         _mm_setr_epi8(static_cast<char>(0x80), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
   Store(block + 48, _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0));
 }
 
 // StoreStates2 interleaves the states of two lanes into SoA rows: [a0 b0 a1 b1] ...
-SASMINT_INLINE void StoreStates2(const uint32_t* a, const uint32_t* b, uint32_t* soa) {
+SASMINT_ALWAYS_INLINE void StoreStates2(const uint32_t* a, const uint32_t* b, uint32_t* soa) {
   for (int k = 0; k < 2; ++k) {
     const __m128i x = Load(a + 4 * k), y = Load(b + 4 * k);
     Store(soa + 8 * k, _mm_unpacklo_epi32(x, y));
@@ -60,7 +61,7 @@ SASMINT_INLINE void StoreStates2(const uint32_t* a, const uint32_t* b, uint32_t*
 }
 
 // StoreMacs2 undoes StoreStates2 into big-endian bytes.
-SASMINT_INLINE void StoreMacs2(const uint32_t* soa, uint8_t* a, uint8_t* b) {
+SASMINT_ALWAYS_INLINE void StoreMacs2(const uint32_t* soa, uint8_t* a, uint8_t* b) {
   for (int k = 0; k < 2; ++k) {
     const __m128 lo = _mm_castsi128_ps(Load(soa + 8 * k));      // a0 b0 a1 b1
     const __m128 hi = _mm_castsi128_ps(Load(soa + 8 * k + 4));  // a2 b2 a3 b3

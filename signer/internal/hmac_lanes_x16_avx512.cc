@@ -22,20 +22,19 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/macros.h"
 #include "signer/internal/sha256_kernel.h"
 
 namespace sasmint::internal {
 namespace {
 
-#define SASMINT_INLINE inline __attribute__((always_inline))
-
-SASMINT_INLINE __m128i Load128(const void* p) {
+SASMINT_ALWAYS_INLINE __m128i Load128(const void* p) {
   return _mm_loadu_si128(static_cast<const __m128i*>(p));
 }
 
 // Transpose4x4InLanes transposes, within each 128-bit lane q, the 4x4 word matrix whose row i
 // is lane q of x[i]. Its own inverse.
-SASMINT_INLINE void Transpose4x4InLanes(__m512i (&x)[4]) {
+SASMINT_ALWAYS_INLINE void Transpose4x4InLanes(__m512i (&x)[4]) {
   const __m512i t0 = _mm512_unpacklo_epi32(x[0], x[1]);
   const __m512i t1 = _mm512_unpackhi_epi32(x[0], x[1]);
   const __m512i t2 = _mm512_unpacklo_epi32(x[2], x[3]);
@@ -49,7 +48,7 @@ SASMINT_INLINE void Transpose4x4InLanes(__m512i (&x)[4]) {
 // StoreStates stores the 8-word states at p[0..15] as 8 SoA rows at soa (row w: word w of
 // every lane). Words 4k..4k+3 of lanes i, i+4, i+8, i+12 share a register before the
 // transpose, which leaves word 4k+m of lane 4q+i in element 4q+i.
-SASMINT_INLINE void StoreStates(const uint32_t* const* p, uint32_t* soa) {
+SASMINT_ALWAYS_INLINE void StoreStates(const uint32_t* const* p, uint32_t* soa) {
   for (int k = 0; k < 2; ++k) {
     __m512i x[4];
     for (int i = 0; i < 4; ++i) {
@@ -64,7 +63,7 @@ SASMINT_INLINE void StoreStates(const uint32_t* const* p, uint32_t* soa) {
 }
 
 // StoreMacs writes the 8 SoA rows at soa as 32 big-endian bytes per lane at mac[lane].
-SASMINT_INLINE void StoreMacs(const uint32_t* soa, uint8_t* const* mac) {
+SASMINT_ALWAYS_INLINE void StoreMacs(const uint32_t* soa, uint8_t* const* mac) {
   const __m512i bswap =
       _mm512_broadcast_i32x4(_mm_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12));
   for (int k = 0; k < 2; ++k) {
@@ -92,8 +91,8 @@ SASMINT_INLINE void StoreMacs(const uint32_t* soa, uint8_t* const* mac) {
 // the message is touched), the padding merged in registers, one 512-bit store. No branches:
 // lengths differ from lane to lane.
 template <int kBlocks>
-SASMINT_INLINE void WritePaddedBlocks(uint8_t* dst, const uint8_t* message, size_t len,
-                                      size_t total) {
+SASMINT_ALWAYS_INLINE void WritePaddedBlocks(uint8_t* dst, const uint8_t* message, size_t len,
+                                             size_t total) {
   const uint64_t bits = (64 + uint64_t{total}) * 8;
   for (int b = 0; b < kBlocks; ++b) {
     const int64_t rest = static_cast<int64_t>(len) - 64 * b;  // message bytes from here on
@@ -111,7 +110,7 @@ SASMINT_INLINE void WritePaddedBlocks(uint8_t* dst, const uint8_t* message, size
 
 // HmacLanes signs messages of head_blocks + kTailBlocks inner blocks.
 template <int kTailBlocks>
-SASMINT_INLINE void HmacLanes(const HmacLaneGroup& g, size_t head_blocks) {
+SASMINT_ALWAYS_INLINE void HmacLanes(const HmacLaneGroup& g, size_t head_blocks) {
   alignas(64) uint32_t words[16 * 16];
   alignas(64) uint32_t outer[8 * 16];
   alignas(64) uint8_t blocks[16][kTailBlocks * 64];

@@ -11,21 +11,20 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/macros.h"
 #include "signer/internal/hmac_lanes_inl.h"
 #include "signer/internal/sha256_kernel.h"
 
 namespace sasmint::internal {
 namespace {
 
-#define SASMINT_INLINE inline __attribute__((always_inline))
-
-SASMINT_INLINE __m128i Load128(const void* p) {
+SASMINT_ALWAYS_INLINE __m128i Load128(const void* p) {
   return _mm_loadu_si128(static_cast<const __m128i*>(p));
 }
 
 // Transpose4x4InLanes transposes, within each 128-bit half q, the 4x4 word matrix whose row i
 // is half q of x[i]. Its own inverse.
-SASMINT_INLINE void Transpose4x4InLanes(__m256i (&x)[4]) {
+SASMINT_ALWAYS_INLINE void Transpose4x4InLanes(__m256i (&x)[4]) {
   const __m256i t0 = _mm256_unpacklo_epi32(x[0], x[1]);
   const __m256i t1 = _mm256_unpackhi_epi32(x[0], x[1]);
   const __m256i t2 = _mm256_unpacklo_epi32(x[2], x[3]);
@@ -38,7 +37,7 @@ SASMINT_INLINE void Transpose4x4InLanes(__m256i (&x)[4]) {
 
 // StoreStates stores the 8-word states at p[0..7] as 8 SoA rows at soa (word 4k+m of lane
 // 4q+i ends in element 4q+i of row 4k+m).
-SASMINT_INLINE void StoreStates(const uint32_t* const* p, uint32_t* soa) {
+SASMINT_ALWAYS_INLINE void StoreStates(const uint32_t* const* p, uint32_t* soa) {
   for (int k = 0; k < 2; ++k) {
     __m256i x[4];
     for (int i = 0; i < 4; ++i) {
@@ -53,7 +52,7 @@ SASMINT_INLINE void StoreStates(const uint32_t* const* p, uint32_t* soa) {
 }
 
 // StoreMacs writes the 8 SoA rows at soa as 32 big-endian bytes per lane at mac[lane].
-SASMINT_INLINE void StoreMacs(const uint32_t* soa, uint8_t* const* mac) {
+SASMINT_ALWAYS_INLINE void StoreMacs(const uint32_t* soa, uint8_t* const* mac) {
   const __m256i bswap = _mm256_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12, 3, 2,
                                          1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);
   for (int k = 0; k < 2; ++k) {

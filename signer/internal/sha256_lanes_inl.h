@@ -11,9 +11,8 @@
 
 #include <cstdint>
 
+#include "common/macros.h"
 #include "signer/internal/sha256_constants.h"
-
-#define SASMINT_ALWAYS_INLINE inline __attribute__((always_inline))
 
 namespace sasmint::internal {
 namespace {  // NOLINT(build/namespaces): see the header comment.

@@ -360,8 +360,8 @@ TEST_P(BatchSignerTest, MintBatchRejectsBadJobsWhole) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, BatchSignerTest, ::testing::ValuesIn(kAllIsas),
-                         [](const ::testing::TestParamInfo<Isa>& info) {
-                           return std::string(IsaName(info.param));
+                         [](const ::testing::TestParamInfo<Isa>& test) {
+                           return std::string(IsaName(test.param));
                          });
 
 // --- Token text pieces ------------------------------------------------------------------------

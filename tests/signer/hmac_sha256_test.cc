@@ -92,9 +92,9 @@ TEST_P(HmacRfc4231Test, OracleAgreesWithFile) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rfc4231, HmacRfc4231Test, ::testing::ValuesIn(LoadTestVectors(kFile)),
-                         [](const ::testing::TestParamInfo<VectorBlock>& info) {
-                           return absl::StrCat("Case", info.param.GetOr("Case", "X"), "_",
-                                               testing::BlockTestName(info.param));
+                         [](const ::testing::TestParamInfo<VectorBlock>& test) {
+                           return absl::StrCat("Case", test.param.GetOr("Case", "X"), "_",
+                                               testing::BlockTestName(test.param));
                          });
 
 TEST(HmacSha256Test, KeyLengthsZeroTo200MatchOracle) {

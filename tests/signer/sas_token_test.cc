@@ -164,8 +164,8 @@ TEST_P(SasVectorTest, MatchesPublishedValue) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SasTokensTxt, SasVectorTest, ::testing::ValuesIn(LoadTestVectors(kFile)),
-                         [](const ::testing::TestParamInfo<VectorBlock>& info) {
-                           return testing::BlockTestName(info.param, info.param.GetOr("Kind", ""));
+                         [](const ::testing::TestParamInfo<VectorBlock>& test) {
+                           return testing::BlockTestName(test.param, test.param.GetOr("Kind", ""));
                          });
 
 TEST(SasTokenTest, EncodingVariantFromSpec) {

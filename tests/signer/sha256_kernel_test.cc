@@ -349,8 +349,8 @@ INSTANTIATE_TEST_SUITE_P(AllKernels, Sha256KernelTest, ::testing::ValuesIn([] {
                            }
                            return all;
                          }()),
-                         [](const ::testing::TestParamInfo<const Sha256LaneKernel*>& info) {
-                           return std::string(info.param->name);
+                         [](const ::testing::TestParamInfo<const Sha256LaneKernel*>& test) {
+                           return std::string(test.param->name);
                          });
 
 // --- Kernel table -------------------------------------------------------------------------------

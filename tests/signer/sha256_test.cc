@@ -163,8 +163,8 @@ TEST_P(Sha256KnownAnswerTest, ResumeFromMidstate) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Nist, Sha256KnownAnswerTest, ::testing::ValuesIn(LoadTestVectors(kFile)),
-                         [](const ::testing::TestParamInfo<VectorBlock>& info) {
-                           return testing::BlockTestName(info.param);
+                         [](const ::testing::TestParamInfo<VectorBlock>& test) {
+                           return testing::BlockTestName(test.param);
                          });
 
 std::string PatternMessage(size_t n) {

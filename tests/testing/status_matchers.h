@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -35,15 +36,13 @@ MATCHER_P2(StatusIs, code, message_matcher, "") {
          ::testing::ExplainMatchResult(message_matcher, std::string(s.message()), result_listener);
 }
 
-#define SASMINT_TEST_CONCAT_INNER_(a, b) a##b
-#define SASMINT_TEST_CONCAT_(a, b) SASMINT_TEST_CONCAT_INNER_(a, b)
 #define ASSERT_OK(expr) ASSERT_THAT((expr), ::sasmint::testing::IsOk())
 #define EXPECT_OK(expr) EXPECT_THAT((expr), ::sasmint::testing::IsOk())
-#define ASSERT_OK_AND_ASSIGN(lhs, expr)                       \
-  auto SASMINT_TEST_CONCAT_(statusor_, __LINE__) = (expr);    \
-  ASSERT_TRUE(SASMINT_TEST_CONCAT_(statusor_, __LINE__).ok()) \
-      << SASMINT_TEST_CONCAT_(statusor_, __LINE__).status();  \
-  lhs = std::move(SASMINT_TEST_CONCAT_(statusor_, __LINE__)).value()
+#define ASSERT_OK_AND_ASSIGN(lhs, expr)                 \
+  auto SASMINT_CONCAT(statusor_, __LINE__) = (expr);    \
+  ASSERT_TRUE(SASMINT_CONCAT(statusor_, __LINE__).ok()) \
+      << SASMINT_CONCAT(statusor_, __LINE__).status();  \
+  lhs = std::move(SASMINT_CONCAT(statusor_, __LINE__)).value()
 
 }  // namespace sasmint::testing
 

@@ -12,19 +12,14 @@
 #include <memory>
 
 #include "absl/strings/str_join.h"
+#include "common/openssl_ptr.h"
 
 namespace sasmint::testing {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
+using ::sasmint::BioPtr;
+using ::sasmint::EvpPkeyPtr;
+using ::sasmint::X509Ptr;
 
 void Check(bool ok, const char* what) {
   if (!ok) {
@@ -36,7 +31,7 @@ void Check(bool ok, const char* what) {
 std::atomic<long> next_serial{1000};
 
 std::string ToPem(X509* cert) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
   Check(bio != nullptr && PEM_write_bio_X509(bio.get(), cert) == 1, "PEM_write_bio_X509");
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);
@@ -44,7 +39,7 @@ std::string ToPem(X509* cert) {
 }
 
 std::string KeyToPem(EVP_PKEY* key) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
   Check(bio != nullptr &&
             PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1,
         "PEM_write_bio_PrivateKey");
@@ -53,17 +48,16 @@ std::string KeyToPem(EVP_PKEY* key) {
   return std::string(data, static_cast<size_t>(size));
 }
 
-std::unique_ptr<X509, X509Free> CertFromPem(const std::string& pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  std::unique_ptr<X509, X509Free> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+X509Ptr CertFromPem(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   Check(cert != nullptr, "PEM_read_bio_X509");
   return cert;
 }
 
-std::unique_ptr<EVP_PKEY, PkeyFree> KeyFromPem(const std::string& pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(
-      PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+EvpPkeyPtr KeyFromPem(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   Check(key != nullptr, "PEM_read_bio_PrivateKey");
   return key;
 }
@@ -80,8 +74,8 @@ void AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
 
 // NewCertificate starts a v3 certificate for CN=`common_name` and `key`, valid from an hour ago
 // for a day.
-std::unique_ptr<X509, X509Free> NewCertificate(absl::string_view common_name, EVP_PKEY* key) {
-  std::unique_ptr<X509, X509Free> cert(X509_new());
+X509Ptr NewCertificate(absl::string_view common_name, EVP_PKEY* key) {
+  X509Ptr cert(X509_new());
   Check(cert != nullptr, "X509_new");
   Check(X509_set_version(cert.get(), 2) == 1, "X509_set_version");
   Check(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), next_serial++) == 1, "serial");
@@ -102,7 +96,7 @@ std::unique_ptr<X509, X509Free> NewCertificate(absl::string_view common_name, EV
 }  // namespace
 
 TestIdentity MakeTestCa(absl::string_view common_name) {
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_EC_gen("P-256"));
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
   Check(key != nullptr, "EVP_EC_gen");
   auto cert = NewCertificate(common_name, key.get());
   Check(X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) == 1, "issuer");
@@ -117,7 +111,7 @@ TestIdentity IssueCertificate(const TestIdentity& ca, absl::string_view common_n
                               const std::vector<std::string>& sans) {
   auto ca_cert = CertFromPem(ca.cert_pem);
   auto ca_key = KeyFromPem(ca.key_pem);
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_EC_gen("P-256"));
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
   Check(key != nullptr, "EVP_EC_gen");
   auto cert = NewCertificate(common_name, key.get());
   Check(X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get())) == 1, "issuer");
@@ -134,9 +128,9 @@ TestIdentity IssueCertificate(const TestIdentity& ca, absl::string_view common_n
 
 TestCertificate MakeSelfSignedCertificate(absl::string_view common_name, int64_t not_before,
                                           int64_t not_after) {
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_EC_gen("P-256"));
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
   Check(key != nullptr, "EVP_EC_gen");
-  std::unique_ptr<X509, X509Free> cert(X509_new());
+  X509Ptr cert(X509_new());
   Check(cert != nullptr, "X509_new");
   Check(X509_set_version(cert.get(), 2) == 1, "X509_set_version");
   Check(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 4711) == 1, "serial");
@@ -155,7 +149,7 @@ TestCertificate MakeSelfSignedCertificate(absl::string_view common_name, int64_t
   Check(X509_sign(cert.get(), key.get(), EVP_sha256()) > 0, "X509_sign");
 
   TestCertificate out;
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
   Check(bio != nullptr && PEM_write_bio_X509(bio.get(), cert.get()) == 1, "PEM_write_bio_X509");
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio.get(), &data);

@@ -11,8 +11,8 @@ namespace {
 
 // Load factors, as fractions of ten: an unreserved table grows at 3/4 full to half full;
 // Reserve and Compact aim at 7/10 (about 1.7 probes per found identity with linear probing).
-constexpr size_t kMinSlots = 64;
-size_t SlotsFor(size_t identities) { return std::max(kMinSlots, identities * 10 / 7 + 1); }
+constexpr size_t kMinPositions = 64;
+size_t PositionsFor(size_t identities) { return std::max(kMinPositions, identities * 10 / 7 + 1); }
 
 }  // namespace
 
@@ -60,17 +60,17 @@ uint32_t IdentityIndex::Place(std::vector<HotEntry, HugePageAllocator<HotEntry>>
 
 void IdentityIndex::Rehash(size_t capacity) {
   std::vector<HotEntry, HugePageAllocator<HotEntry>> table(capacity);
-  // In slot order, so entries that shared a probe run keep their relative order.
+  // In position order, so entries that shared a probe run keep their relative order.
   for (const HotEntry& e : hot_) {
-    if (e.id_plus_one != 0) cold_[e.id_plus_one - 1].slot = Place(table, e);
+    if (e.id_plus_one != 0) cold_[e.id_plus_one - 1].position = Place(table, e);
   }
   hot_.swap(table);
 }
 
 bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
                            absl::string_view module_id, uint32_t* id_out) {
-  // One probe both checks for a duplicate and finds the free slot; only a rehash (the table
-  // 3/4 full: linear probing stays short below that) makes the slot be looked for again.
+  // One probe both checks for a duplicate and finds the free position; only a rehash (the table
+  // 3/4 full: linear probing stays short below that) makes the position be looked for again.
   size_t free = 0;
   if (!hot_.empty() && Probe(record.hash, record.hub, device_id, module_id, &free) >= 0) {
     return false;
@@ -78,7 +78,7 @@ bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
   const size_t n = size();
   if (n >= UINT32_MAX - 1) std::abort();  // ids are 32-bit; a fleet is far smaller
   const bool rehash = (n + 1) * 4 > hot_.size() * 3;
-  if (rehash) Rehash(std::max(kMinSlots, (n + 1) * 2));
+  if (rehash) Rehash(std::max(kMinPositions, (n + 1) * 2));
 
   HotEntry e;
   e.hash = record.hash;
@@ -101,13 +101,13 @@ bool IdentityIndex::Insert(const Record& record, absl::string_view device_id,
   if (any == nullptr) std::abort();  // the caller's bug: see Record
   keys_.push_back(KeyPair{{record.primary != nullptr ? *record.primary : *any,
                            record.secondary != nullptr ? *record.secondary : *any}});
-  uint32_t slot = static_cast<uint32_t>(free);
+  uint32_t position = static_cast<uint32_t>(free);
   if (rehash) {
-    slot = Place(hot_, e);
+    position = Place(hot_, e);
   } else {
-    hot_[slot] = e;
+    hot_[position] = e;
   }
-  cold_.push_back(Cold{slot, record.version, record.source_line, record.source_file, 0});
+  cold_.push_back(Cold{position, record.version, record.source_line, record.source_file, 0});
   *id_out = static_cast<uint32_t>(n);
   return true;
 }
@@ -128,7 +128,7 @@ int64_t IdentityIndex::Probe(uint64_t hash, uint8_t hub, absl::string_view devic
                              absl::string_view module_id, size_t* free) const {
   const size_t n = hot_.size();
   size_t pos = Home(hash);
-  // A third of identities sit past their home slot (linear probing at 7/10 full), nearly all in
+  // A third of identities sit past their home position (linear probing at 7/10 full), nearly all in
   // the next line: ask for it now, so that the second probe's miss overlaps the first's.
   __builtin_prefetch(&hot_[pos + 1 == n ? 0 : pos + 1]);
   for (;;) {
@@ -142,25 +142,25 @@ int64_t IdentityIndex::Probe(uint64_t hash, uint8_t hub, absl::string_view devic
   }
 }
 
-absl::string_view IdentityIndex::device_id(uint32_t id, uint32_t slot) const {
-  const HotEntry& e = Hot(id, slot);
+absl::string_view IdentityIndex::device_id(uint32_t id, uint32_t position) const {
+  const HotEntry& e = Hot(id, position);
   return Names(e).substr(0, e.device_len);
 }
 
-absl::string_view IdentityIndex::module_id(uint32_t id, uint32_t slot) const {
-  const HotEntry& e = Hot(id, slot);
+absl::string_view IdentityIndex::module_id(uint32_t id, uint32_t position) const {
+  const HotEntry& e = Hot(id, position);
   return Names(e).substr(e.device_len);
 }
 
 void IdentityIndex::Reserve(size_t n) {
   const size_t want = size() + n;
-  if (want * 10 > hot_.size() * 7) Rehash(SlotsFor(want));
+  if (want * 10 > hot_.size() * 7) Rehash(PositionsFor(want));
 }
 
 void IdentityIndex::Compact() {
   // Below 6/10 full (a Reserve that overestimated, or deletions never happen here: tables are
-  // rebuilt), a rehash to 7/10 returns the spare slots.
-  if (hot_.size() > kMinSlots && size() * 10 < hot_.size() * 6) Rehash(SlotsFor(size()));
+  // rebuilt), a rehash to 7/10 returns the spare positions.
+  if (hot_.size() > kMinPositions && size() * 10 < hot_.size() * 6) Rehash(PositionsFor(size()));
   keys_.ShrinkToFit();
   cold_.ShrinkToFit();
   names_.shrink_to_fit();

@@ -1,11 +1,11 @@
 // identity_index.h: compact storage of device and module identities for the key store.
 //
 // Millions of identities must fit in little memory and a lookup must cost one cache miss: on the
-// VMs we run on, a miss to DRAM is 140-180 ns, and a lookup that chases an index slot and then
+// VMs we run on, a miss to DRAM is 140-180 ns, and a lookup that chases an index position and then
 // the record pays it twice (plus a TLB miss where the arrays are not on huge pages). So the
 // identity's "hot" line (hash, lengths, hub, and the names themselves when they fit, as nearly
 // all IoT Hub IDs do) sits in an open-addressing table at its hash position, one 64-byte entry
-// per slot: Find reads that line, compares, and is done. What only minting or listing needs
+// per position: Find reads that line, compares, and is done. What only minting or listing needs
 // lives apart, indexed by the identity's id (its insertion number): the two keys' HMAC midstates
 // (128 bytes, in the locked, non-dumped key heap) and a small "cold" record (version, source,
 // and where the hot entry is). Both grow in fixed 2 MiB chunks, so they are never copied while a
@@ -129,28 +129,33 @@ class IdentityIndex {
 
   // Prefetch starts loading the line Find(hash, ...) reads first.
   void Prefetch(uint64_t hash) const;
-  // Find returns the slot of the identity (its hot entry), or -1. `hash` must be IdentityHash of
-  // the same names. id_at turns a slot into the identity's id.
+  // Find returns the position of the identity (its hot entry), or -1. `hash` must be IdentityHash
+  // of the same names. id_at turns a position into the identity's id.
   int64_t Find(uint64_t hash, uint8_t hub, absl::string_view device_id,
                absl::string_view module_id) const;
-  uint32_t id_at(uint32_t slot) const { return hot_[slot].id_plus_one - 1; }
-  // slot_of returns the identity's current slot (slots move when the table rehashes, ids never).
-  uint32_t slot_of(uint32_t id) const { return cold_[id].slot; }
+  uint32_t id_at(uint32_t position) const { return hot_[position].id_plus_one - 1; }
+  // position_of returns the identity's current position (positions move when the table rehashes,
+  // ids never).
+  uint32_t position_of(uint32_t id) const { return cold_[id].position; }
   // PrefetchKeys starts loading both keys of `id` (a batch does it a few items ahead).
   void PrefetchKeys(uint32_t id) const {
     __builtin_prefetch(&keys_[id].keys[0]);
     __builtin_prefetch(&keys_[id].keys[1]);
   }
 
-  // What Find compares is read from the hot entry: `slot` is where the caller last saw the
+  // What Find compares is read from the hot entry: `position` is where the caller last saw the
   // identity (Find's answer), which saves reading its cold record; a stale or unknown one
-  // (kNoSlot) is looked up.
-  static constexpr uint32_t kNoSlot = UINT32_MAX;
-  uint64_t hash(uint32_t id, uint32_t slot = kNoSlot) const { return Hot(id, slot).hash; }
-  uint8_t flags(uint32_t id, uint32_t slot = kNoSlot) const { return Hot(id, slot).flags; }
-  uint8_t hub(uint32_t id, uint32_t slot = kNoSlot) const { return Hot(id, slot).hub; }
-  absl::string_view device_id(uint32_t id, uint32_t slot = kNoSlot) const;
-  absl::string_view module_id(uint32_t id, uint32_t slot = kNoSlot) const;
+  // (kNoPosition) is looked up.
+  static constexpr uint32_t kNoPosition = UINT32_MAX;
+  uint64_t hash(uint32_t id, uint32_t position = kNoPosition) const {
+    return Hot(id, position).hash;
+  }
+  uint8_t flags(uint32_t id, uint32_t position = kNoPosition) const {
+    return Hot(id, position).flags;
+  }
+  uint8_t hub(uint32_t id, uint32_t position = kNoPosition) const { return Hot(id, position).hub; }
+  absl::string_view device_id(uint32_t id, uint32_t position = kNoPosition) const;
+  absl::string_view module_id(uint32_t id, uint32_t position = kNoPosition) const;
   uint32_t version(uint32_t id) const { return cold_[id].version; }
   // set_version is for a table still being built (IdentityTable::SetVersion).
   void set_version(uint32_t id, uint32_t version) { cold_[id].version = version; }
@@ -174,12 +179,12 @@ class IdentityIndex {
   }
 
  private:
-  // One slot of the open-addressing table: exactly one cache line.
+  // One position of the open-addressing table: exactly one cache line.
   struct alignas(64) HotEntry {
     static constexpr size_t kInlineNames = 44;
     bool names_inline() const { return size_t{device_len} + module_len <= kInlineNames; }
     uint64_t hash = 0;
-    uint32_t id_plus_one = 0;  // 0: an empty slot
+    uint32_t id_plus_one = 0;  // 0: an empty position
     uint32_t name_offset = 0;  // in names_ (long names only)
     uint8_t device_len = 0;
     uint8_t module_len = 0;
@@ -189,7 +194,7 @@ class IdentityIndex {
   };
   static_assert(sizeof(HotEntry) == 64, "a hot entry is one cache line");
   struct Cold {
-    uint32_t slot;  // the identity's HotEntry
+    uint32_t position;  // the identity's HotEntry
     uint32_t version;
     uint32_t source_line;
     uint16_t source_file;
@@ -202,25 +207,25 @@ class IdentityIndex {
   };
   static_assert(sizeof(KeyPair) == 128, "two keys, two cache lines");
 
-  const HotEntry& Hot(uint32_t id, uint32_t slot) const {
-    if (slot < hot_.size() && hot_[slot].id_plus_one == id + 1) return hot_[slot];
-    return hot_[cold_[id].slot];
+  const HotEntry& Hot(uint32_t id, uint32_t position) const {
+    if (position < hot_.size() && hot_[position].id_plus_one == id + 1) return hot_[position];
+    return hot_[cold_[id].position];
   }
-  // HomeIn is the slot a hash starts probing from in a table of `slots` slots. Multiply-shift
-  // maps the hash onto any table size (not only powers of two), so the load can be held near
-  // its target instead of halving on every doubling.
-  static size_t HomeIn(uint64_t hash, size_t slots) {
-    return static_cast<size_t>((static_cast<unsigned __int128>(hash) * slots) >> 64);
+  // HomeIn is the position a hash starts probing from in a table of `positions` positions.
+  // Multiply-shift maps the hash onto any table size (not only powers of two), so the load can be
+  // held near its target instead of halving on every doubling.
+  static size_t HomeIn(uint64_t hash, size_t positions) {
+    return static_cast<size_t>((static_cast<unsigned __int128>(hash) * positions) >> 64);
   }
   size_t Home(uint64_t hash) const { return HomeIn(hash, hot_.size()); }
-  // Probe walks the probe run of `hash`: returns the identity's slot, or -1 with `*free` set to
-  // the empty slot that ends the run (where Insert puts a new identity). The table must not be
+  // Probe walks the probe run of `hash`: returns the identity's position, or -1 with `*free` set to
+  // the empty position that ends the run (where Insert puts a new identity). The table must not be
   // empty.
   int64_t Probe(uint64_t hash, uint8_t hub, absl::string_view device_id,
                 absl::string_view module_id, size_t* free) const;
-  // Rehash moves every entry into a table of `capacity` slots.
+  // Rehash moves every entry into a table of `capacity` positions.
   void Rehash(size_t capacity);
-  // Place puts the entry in the first free slot from its home and returns that slot.
+  // Place puts the entry in the first free position from its home and returns that position.
   static uint32_t Place(std::vector<HotEntry, HugePageAllocator<HotEntry>>& table,
                         const HotEntry& e);
   absl::string_view Names(const HotEntry& e) const;

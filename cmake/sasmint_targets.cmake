@@ -18,6 +18,7 @@ function(sasmint_cc_library name)
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
   target_compile_options(${name} PRIVATE ${SASMINT_WARNINGS} ${A_COPTS})
   target_link_libraries(${name} PUBLIC ${A_DEPS})
+  set_property(GLOBAL APPEND PROPERTY SASMINT_TARGETS ${name})  # for tests/layering
 endfunction()
 
 function(sasmint_cc_binary name)
@@ -26,6 +27,7 @@ function(sasmint_cc_binary name)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
   target_compile_options(${name} PRIVATE ${SASMINT_WARNINGS} ${A_COPTS})
   target_link_libraries(${name} PRIVATE ${A_DEPS})
+  set_property(GLOBAL APPEND PROPERTY SASMINT_TARGETS ${name})
 endfunction()
 
 # Tests run with the working directory set to tests/ so that testdata/ paths resolve; each test

@@ -115,10 +115,14 @@ void BatchMinter::Mint(const IdentityTable& table, absl::Time now, const CallerR
       continue;
     }
     outcome.status = absl::OkStatus();
-    jobs.push_back(TokenJob{&r->key(), r->encoded_resource(), r->key_name(),
-                            now_seconds + static_cast<int64_t>(r->ttl_seconds())});
     item_of_job.push_back(static_cast<uint32_t>(i));
     ++used;
+  }
+  // The jobs point into `resolved`, so they are made once it has stopped growing.
+  for (size_t k = 0; k < used; ++k) {
+    const ResolvedMint& r = resolved[k];
+    jobs.push_back(TokenJob{&r.key(), r.encoded_resource(), r.key_name(),
+                            now_seconds + static_cast<int64_t>(r.ttl_seconds())});
   }
 
   const absl::Status signed_ok = minter_->signer().MintBatch(jobs, &scratch->tokens_);

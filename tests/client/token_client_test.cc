@@ -29,6 +29,7 @@
 #include "signer/sas_token.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_identities.h"
 
 namespace sasmint::client {
 namespace {
@@ -39,7 +40,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr const char* kKey = testing::kTestKey;
 constexpr char kHub[] = "iot-hub-for-test.azure-devices.net";
 constexpr int kDevices = 50;
 
@@ -137,9 +138,7 @@ class TokenClientTest : public ::testing::Test {
     std::string devices;
     for (int i = 0; i < kDevices; ++i) {
       if (i == except) continue;
-      absl::StrAppend(&devices, R"({"id":"dev)", i,
-                      R"(","status":"enabled","authentication":{"type":"sas","symmetricKey":)",
-                      R"({"primaryKey":")", kKey, R"(","secondaryKey":")", kKey, R"("}}})", "\n");
+      devices += testing::ExportLine(absl::StrCat("dev", i), "", kKey, kKey);
     }
     testing::WriteFile(dir_ + "/devices.json.tmp", devices);
     ASSERT_EQ(rename((dir_ + "/devices.json.tmp").c_str(), (dir_ + "/devices.json").c_str()), 0);

@@ -13,7 +13,7 @@
 #include "signer/hmac_sha256.h"
 #include "signer/secret_bytes.h"
 #include "signer/sha256.h"
-#include "tests/signer/test_seed.h"
+#include "tests/testing/test_seed.h"
 
 namespace sasmint {
 namespace {

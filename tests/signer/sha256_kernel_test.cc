@@ -25,7 +25,7 @@
 #include "signer/internal/cpu_features.h"
 #include "signer/secret_bytes.h"
 #include "signer/sha256.h"
-#include "tests/signer/test_seed.h"
+#include "tests/testing/test_seed.h"
 #include "tests/testing/status_matchers.h"
 
 namespace sasmint::internal {

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "simdjson.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_identities.h"
 #include "tests/testing/subprocess.h"
 
 namespace sasmint {
@@ -31,7 +32,7 @@ using ::sasmint::testing::ProcessResult;
 using ::testing::HasSubstr;
 
 constexpr char kHub[] = "load-test-hub.azure-devices.net";
-constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr const char* kKey = testing::kTestKey;
 constexpr int kDevices = 100;
 // Both ways sasmint-bench can drive unary and batch RPCs (--transport).
 const char* const kTransports[] = {"callback", "cq"};
@@ -49,11 +50,7 @@ std::string MakePortFile(const std::string& dir) {
 
 std::string ExportLine(const std::string& id, const std::string& module = "",
                        const std::string& status = "enabled") {
-  return absl::StrCat(R"({"id":")", id, R"(",)",
-                      module.empty() ? "" : absl::StrCat(R"("moduleId":")", module, R"(",)"),
-                      R"("status":")", status,
-                      R"(","authentication":{"type":"sas","symmetricKey":{"primaryKey":")", kKey,
-                      R"(","secondaryKey":")", kKey, R"("}}})", "\n");
+  return testing::ExportLine(id, module, kKey, kKey, status);
 }
 
 // BenchReport is the JSON object on the last line of sasmint-bench's stdout.

@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "sasmint/v1/sasmint.grpc.pb.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_identities.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_certificate.h"
 #include "tests/testing/vector_file.h"
@@ -38,7 +39,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr const char* kKey = testing::kTestKey;
 constexpr char kHub[] = "iot-hub-for-test.azure-devices.net";
 
 std::string Bin() {
@@ -191,11 +192,7 @@ TEST(CliTokenTest, UnknownCommandAndHelp) {
 }
 
 std::string ExportLine(absl::string_view id, absl::string_view module = "") {
-  return absl::StrCat(
-      R"({"id":")", id, R"(",)",
-      module.empty() ? "" : absl::StrCat(R"("moduleId":")", module, R"(",)"),
-      R"("status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":")", kKey,
-      R"(","secondaryKey":")", kKey, R"("}}})", "\n");
+  return testing::ExportLine(id, module, kKey, kKey);
 }
 
 class ServeTest : public ::testing::Test {
@@ -403,10 +400,7 @@ TEST_F(ServeTest, SigtermUnderLoadLosesNoAcceptedRequest) {
 
 // ExportLineWithKey is ExportLine with a chosen primary key.
 std::string ExportLineWithKey(absl::string_view id, absl::string_view key) {
-  return absl::StrCat(
-      R"({"id":")", id,
-      R"(","status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":")", key,
-      R"("}}})", "\n");
+  return testing::ExportLine(id, "", key);
 }
 
 // MintJson mints for `device` and returns {token, expires_at}, or {"", 0} on failure.
@@ -428,7 +422,7 @@ std::string OfflineToken(absl::string_view device, absl::string_view key,
 }
 
 TEST_F(ServeTest, HotReloadOnAtomicReplaceAndKubernetesSecretSwap) {
-  constexpr char kNewKey[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+  constexpr const char* kNewKey = testing::kTestKey2;
   constexpr char kThirdKey[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
   // The export file is mounted the way the kubelet mounts a Secret: devices.json -> ..data/
   // devices.json, ..data -> ..2026_11_28_v1.
@@ -528,7 +522,7 @@ TEST(ServeErrorsTest, MalformedExportFailsWithLineNumberAndNeverCrashes) {
 constexpr char kTv5Token[] =
     "SharedAccessSignature sr=iot-hub-for-test.azure-devices.net%2Fdevices%2Fiot-device-for-test"
     "&sig=SIumZ1ACqqPJZ2okHDlW9MSYKykEpqsQY3z6FMOICd4%3D&se=1471940363";
-constexpr char kOtherKey[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+constexpr const char* kOtherKey = testing::kTestKey2;
 
 TEST(CliVerifyTest, OfflinePublishedTokenIsValidThenExpired) {
   const ProcessResult valid = Sasmint({"verify", kTv5Token, "--key", kKey, "--now", "1471940000",

@@ -9,6 +9,7 @@
 #include "signer/encoding.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_identities.h"
 
 namespace sasmint {
 namespace {
@@ -22,7 +23,7 @@ using ::testing::Not;
 // Published vectors (tests/testdata/sas_tokens.txt): the az CLI hub and key, and the DPS docs'
 // group key with its derived device key.
 constexpr char kHub[] = "iot-hub-for-test.azure-devices.net";
-constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr const char* kKey = testing::kTestKey;
 constexpr char kGroupKey[] =
     "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
 constexpr char kRegistration[] = "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6";

@@ -9,6 +9,7 @@
 #include "signer/sas_token.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_identities.h"
 
 namespace sasmint {
 namespace {
@@ -20,8 +21,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kHub[] = "hub.azure-devices.net";
-constexpr char kKeyA[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
-constexpr char kKeyB[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+constexpr const char* kKeyA = testing::kTestKey;
+constexpr const char* kKeyB = testing::kTestKey2;
 
 std::string Line(absl::string_view id, absl::string_view primary = kKeyA,
                  absl::string_view status = "enabled", absl::string_view extra = "") {

@@ -6,6 +6,7 @@
 #include "service/keystore/export_loader.h"
 #include "signer/encoding.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_identities.h"
 
 namespace sasmint {
 namespace {
@@ -15,20 +16,17 @@ using ::sasmint::testing::StatusIs;
 using ::testing::HasSubstr;
 
 constexpr char kHub[] = "hub.azure-devices.net";
-constexpr char kPrimary[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
-constexpr char kSecondary[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+constexpr const char* kPrimary = testing::kTestKey;
+constexpr const char* kSecondary = testing::kTestKey2;
 const absl::Time kNow = absl::FromUnixSeconds(1700000000);
 
 class MinterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string text = absl::StrCat(
-        R"({"id":"dev1","status":"enabled","authentication":{"symmetricKey":{"primaryKey":")",
-        kPrimary, R"(","secondaryKey":")", kSecondary, R"("}}})", "\n",
-        R"({"id":"dev1","moduleId":"mod","authentication":{"symmetricKey":{"primaryKey":")",
-        kSecondary, R"("}}})", "\n",
-        R"({"id":"off","status":"disabled","authentication":{"symmetricKey":{"primaryKey":")",
-        kPrimary, R"("}}})", "\n",
+        testing::ExportLine("dev1", "", kPrimary, kSecondary),
+        testing::ExportLine("dev1", "mod", kSecondary),
+        testing::ExportLine("off", "", kPrimary, "", "disabled"),
         R"({"id":"cert","authentication":{"type":"selfSigned","x509Thumbprint":{"primaryThumbprint":"AA"}}})",
         "\n");
     ASSERT_THAT(LoadExportText(text, "f", kHub, &table_), IsOk());

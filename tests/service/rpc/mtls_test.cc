@@ -19,6 +19,7 @@
 #include "service/rpc/tls.h"
 #include "signer/encoding.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_identities.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_certificate.h"
 
@@ -31,14 +32,11 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kHub[] = "eu.azure-devices.net";
-constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr const char* kKey = testing::kTestKey;
 constexpr int64_t kNow = 1700000000;
 
 std::string ExportLine(absl::string_view device, absl::string_view module = "") {
-  return absl::StrCat(R"({"id":")", device, R"(",)",
-                      module.empty() ? "" : absl::StrCat(R"("moduleId":")", module, R"(",)"),
-                      R"("status":"enabled","authentication":{"symmetricKey":{"primaryKey":")",
-                      kKey, R"("}}})", "\n");
+  return testing::ExportLine(device, module, kKey);
 }
 
 class MtlsTest : public ::testing::Test {

@@ -20,6 +20,7 @@
 #include "signer/encoding.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_certificate.h"
+#include "tests/testing/test_identities.h"
 
 namespace sasmint {
 namespace {
@@ -30,7 +31,7 @@ using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 constexpr char kHub[] = "hub.azure-devices.net";
-constexpr char kKey[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
+constexpr const char* kKey = testing::kTestKey;
 constexpr int64_t kNow = 1700000000;
 
 class TokenServiceTest : public ::testing::Test {
@@ -49,18 +50,9 @@ class TokenServiceTest : public ::testing::Test {
 
   void LoadKeys() {
     std::string text;
-    for (int i = 0; i < 10; ++i) {
-      absl::StrAppend(&text, R"({"id":"dev)", i,
-                      R"(","status":"enabled","authentication":{"symmetricKey":{"primaryKey":")",
-                      kKey, R"("}}})", "\n");
-    }
-    absl::StrAppend(
-        &text, R"({"id":"dev0","moduleId":"mod","authentication":{"symmetricKey":{"primaryKey":")",
-        kKey, R"("}}})", "\n");
-    absl::StrAppend(
-        &text,
-        R"({"id":"off","status":"disabled","authentication":{"symmetricKey":{"primaryKey":")", kKey,
-        R"("}}})", "\n");
+    for (int i = 0; i < 10; ++i) text += testing::ExportLine(absl::StrCat("dev", i));
+    text += testing::ExportLine("dev0", "mod");
+    text += testing::ExportLine("off", "", kKey, "", "disabled");
     auto table = std::make_shared<IdentityTable>();
     ASSERT_THAT(LoadExportText(text, "test", kHub, table.get()), IsOk());
     store_.Publish(std::move(table));
@@ -338,7 +330,7 @@ TEST_F(TokenServiceTest, NotYetImplementedMethodsSayUnimplemented) {
 
 class VerifyTokenTest : public TokenServiceTest {
  protected:
-  static constexpr char kOtherKey[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+  static constexpr const char* kOtherKey = testing::kTestKey2;
 
   // LoadKeySource publishes dev1 (kKey), the disabled "off", the X.509 device "cam" with the
   // given thumbprint, and a registryRead policy (kOtherKey).

@@ -16,6 +16,7 @@
 #include "service/keystore/export_loader.h"
 #include "signer/encoding.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_identities.h"
 #include "tests/testing/vector_file.h"
 
 namespace sasmint {
@@ -27,8 +28,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kHub[] = "hub.azure-devices.net";
-constexpr char kPrimary[] = "+XLy+MVZ+aTeOnVzN2kLeB16O+kSxmz6g3rS6fAf6rw=";
-constexpr char kSecondary[] = "NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=";
+constexpr const char* kPrimary = testing::kTestKey;
+constexpr const char* kSecondary = testing::kTestKey2;
 constexpr char kOther[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 constexpr char kGroupKey[] =
     "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
@@ -64,12 +65,8 @@ std::string Signed(absl::string_view sr, const char* key, int64_t expiry = kExpi
 }
 
 std::string ExportLine(absl::string_view id, absl::string_view module, absl::string_view status,
-                       const char* primary, const char* secondary = nullptr) {
-  return absl::StrCat(
-      R"({"id":")", id, R"(",)",
-      module.empty() ? "" : absl::StrCat(R"("moduleId":")", module, R"(",)"), R"("status":")",
-      status, R"(","authentication":{"symmetricKey":{"primaryKey":")", primary, R"(")",
-      secondary ? absl::StrCat(R"(,"secondaryKey":")", secondary, R"(")") : "", "}}}\n");
+                       const char* primary, const char* secondary = "") {
+  return testing::ExportLine(id, module, primary, secondary, status);
 }
 
 std::shared_ptr<const IdentityTable> MakeTable() {

@@ -3,8 +3,8 @@
 // TestSeed() is SASMINT_TEST_SEED from the environment (decimal) when set, otherwise a fresh
 // random value; either way it is printed once to stdout and recorded as the gtest property
 // "seed", so any failure can be replayed with SASMINT_TEST_SEED=<seed>. Thread-safe.
-#ifndef SASMINT_TESTS_SIGNER_TEST_SEED_H_
-#define SASMINT_TESTS_SIGNER_TEST_SEED_H_
+#ifndef SASMINT_TESTS_TESTING_TEST_SEED_H_
+#define SASMINT_TESTS_TESTING_TEST_SEED_H_
 
 #include <cstdint>
 #include <cstdlib>
@@ -47,4 +47,4 @@ inline std::vector<uint8_t> RandomBytes(std::mt19937_64& rng, size_t n) {
 
 }  // namespace sasmint::testing
 
-#endif  // SASMINT_TESTS_SIGNER_TEST_SEED_H_
+#endif  // SASMINT_TESTS_TESTING_TEST_SEED_H_

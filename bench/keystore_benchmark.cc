@@ -1,4 +1,4 @@
-// keystore_benchmark: the key store at fleet scale (issue 5): loading IoT Hub export files,
+// keystore_benchmark: the key store at fleet scale: loading IoT Hub export files,
 // memory per identity, and lookups while another thread publishes new snapshots.
 //
 //   build/bench/keystore_benchmark --benchmark_min_time=0.5

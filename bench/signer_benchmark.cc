@@ -1,6 +1,6 @@
 // signer_benchmark: HMAC-SHA256 signing and SAS token throughput, reported in tokens per second.
 //
-// Benchmark names are a contract read by scripts (issue 3); keep them exact:
+// Benchmark names are a contract read by scripts; keep them exact:
 //   BM_Hmac/<implementation>/batch:<n>/len:<bytes>   one MAC per token over a `bytes`-long message
 //   BM_Token/<implementation>/batch:<n>/len:<bytes>  whole token text for a device scope whose
 //                                                    string to sign is exactly `bytes` long

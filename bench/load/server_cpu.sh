@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the server's CPU time per token under sasmint-bench load (issue 4's targets): the
+# Measures the server's CPU time per token under sasmint-bench load: the
 # server pinned to one core, the load client to another, server CPU read from /proc/<pid>/stat
 # (utime + stime), not wall time.
 #

@@ -291,8 +291,8 @@ size_t CountLines(const char* base, size_t total) {
 
 // ExportParser turns export text into identities. The text arrives in pieces of whole lines
 // (Feed), so that a file of millions of lines is read through one reused window rather than
-// copied whole into fresh memory (for 10M identities that copy was 3.4 GB, and zeroing its
-// pages took about a third of the load). Each piece must be followed by SIMDJSON_PADDING
+// copied whole into fresh memory (gigabytes for a large fleet, whose fresh pages the kernel
+// must also zero). Each piece must be followed by SIMDJSON_PADDING
 // readable bytes: simdjson reads past the end of what it parses, so lines are parsed in place.
 class ExportParser {
  public:

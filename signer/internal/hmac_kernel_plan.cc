@@ -18,7 +18,7 @@ namespace {
 // measured with sha256_kernel_benchmark on the Sapphire Rapids-class development CPU (BM_Compress,
 // independent calls). Only the ratios matter: they pick the cheapest cover of leftover jobs.
 // A call costs the same whether its lanes are full or not, which is why 16 lanes of AVX-512
-// (300 ns) lose to SHA-NI for fewer than 9 jobs.
+// lose to SHA-NI for a few jobs.
 uint32_t KernelCost(const HmacLaneKernel& k) {
   switch (k.isa) {
     case Isa::kPortable:

@@ -10,7 +10,7 @@
 // late shows in the latency it reports.
 //
 // Waiting: gRPC 1.51 keeps time in milliseconds, so CompletionQueue::AsyncNext overshoots a
-// deadline by about 1 ms, at times 5 ms (measured) — too coarse for a schedule of requests tens
+// deadline by a millisecond or more — too coarse for a schedule of requests tens
 // of microseconds apart: requests would leave in bursts at millisecond ticks. So a worker
 // blocks in AsyncNext only until kCoarseMargin before its next due time (or for good when
 // nothing is due: closed loop). Closer to it, with nothing in flight (so no completion can

@@ -1,15 +1,15 @@
 // identity_index.h: compact storage of device and module identities for the key store.
 //
-// Millions of identities must fit in little memory and a lookup must cost one cache miss: on the
-// VMs we run on, a miss to DRAM is 140-180 ns, and a lookup that chases an index position and then
-// the record pays it twice (plus a TLB miss where the arrays are not on huge pages). So the
-// identity's "hot" line (hash, lengths, hub, and the names themselves when they fit, as nearly
-// all IoT Hub IDs do) sits in an open-addressing table at its hash position, one 64-byte entry
-// per position: Find reads that line, compares, and is done. What only minting or listing needs
-// lives apart, indexed by the identity's id (its insertion number): the two keys' HMAC midstates
-// (128 bytes, in the locked, non-dumped key heap) and a small "cold" record (version, source,
-// and where the hot entry is). Both grow in fixed 2 MiB chunks, so they are never copied while a
-// fleet loads.
+// Millions of identities must fit in little memory and a lookup must cost one cache miss: a miss
+// to DRAM is the largest cost of a lookup in a large fleet, and a lookup that chases an index
+// entry and then the record pays it twice (plus a TLB miss where the arrays are not on huge pages).
+// So the identity's "hot" line (hash, lengths, hub, and the names themselves when they fit, as
+// nearly all IoT Hub IDs do) sits in an open-addressing table at its hash position, one 64-byte
+// entry per position: Find reads that line, compares, and is done. What only minting or listing
+// needs lives apart, indexed by the identity's id (its insertion number): the two keys' HMAC
+// midstates (128 bytes, in the locked, non-dumped key heap) and a small "cold" record (version,
+// source, and where the hot entry is). Both grow in fixed 2 MiB chunks, so they are never copied
+// while a fleet loads.
 //
 // Memory: 64 / load + 128 + 16 bytes per identity (load kept between 0.5 and 0.75; 0.7 after a
 // Reserve or Compact: about 235 bytes), plus long names.

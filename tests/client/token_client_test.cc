@@ -1,6 +1,8 @@
 // Tests of the gateway client library (client/token_client.h) against real `sasmint serve`
 // processes on loopback ports, with short TTLs from a configuration file so that renewals
-// happen within seconds. SASMINT_BIN names the server binary (set by CMake).
+// happen within seconds. SASMINT_BIN names the server binary (set by CMake). Tests of renewal
+// timing run the same server in this process instead, on the test's clock, which both sides
+// then share: the test moves time forward rather than waiting for it to pass.
 #include "client/token_client.h"
 
 #include <arpa/inet.h>
@@ -24,6 +26,9 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/admin/key_admin.h"
+#include "service/keystore/export_loader.h"
+#include "service/rpc/server.h"
 #include "signer/encoding.h"
 #include "signer/hmac_sha256.h"
 #include "signer/sas_token.h"
@@ -75,23 +80,40 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// OffsetClock is the real clock moved by a fixed offset (a gateway whose clock is wrong).
+// OffsetClock is the real clock moved by an offset: fixed (a gateway whose clock is wrong), or
+// moved forward by the test (Advance), so that renewals come due without waiting for them. The
+// client re-reads its clock at least every 200 ms, so a jump takes effect within that.
 class OffsetClock final : public Clock {
  public:
-  explicit OffsetClock(absl::Duration offset) : offset_(offset) {}
-  absl::Time Now() const override { return absl::Now() + offset_; }
+  explicit OffsetClock(absl::Duration offset = absl::ZeroDuration()) : offset_(offset) {}
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return absl::Now() + offset_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    offset_ += d;
+  }
+  // AdvanceTo moves the clock forward to `t` (not back).
+  void AdvanceTo(absl::Time t) {
+    absl::MutexLock lock(&mu_);
+    offset_ += std::max(absl::ZeroDuration(), t - (absl::Now() + offset_));
+  }
 
  private:
-  const absl::Duration offset_;
+  mutable absl::Mutex mu_;
+  absl::Duration offset_ ABSL_GUARDED_BY(mu_);
 };
 
-// Recorder collects hook calls.
+// Recorder collects hook calls, timed on `clock` (the client's).
 struct Recorder {
+  explicit Recorder(const Clock* clock = &Clock::Real()) : clock(clock) {}
   struct Renewal {
     Identity id;
     Token token;
-    absl::Time at;  // real time of the call
+    absl::Time at;  // when the hook was called
   };
+  const Clock* const clock;
   absl::Mutex mu;
   std::vector<Renewal> renewals ABSL_GUARDED_BY(mu);
   std::vector<std::pair<std::string, std::string>> puts ABSL_GUARDED_BY(mu);  // audience, type
@@ -101,7 +123,7 @@ struct Recorder {
     TokenHooks hooks;
     hooks.on_token_renewed = [this](const Identity& id, const Token& t) {
       absl::MutexLock lock(&mu);
-      renewals.push_back({id, t, absl::Now()});
+      renewals.push_back({id, t, clock->Now()});
     };
     hooks.on_put_token = [this](const Identity& id, const PutToken& put) {
       absl::MutexLock lock(&mu);
@@ -124,6 +146,24 @@ struct Recorder {
   }
 };
 
+// AdvanceUntil moves `clock` forward by `step` every 100 ms of real time (so the client's time
+// runs faster than real time) until `done` holds for the recorder's renewals, or `timeout` of
+// real time passes.
+bool AdvanceUntil(OffsetClock& clock, Recorder& recorder, absl::Duration step,
+                  std::function<bool(const std::vector<Recorder::Renewal>&)> done,
+                  absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    {
+      absl::MutexLock lock(&recorder.mu);
+      if (done(recorder.renewals)) return true;
+    }
+    clock.Advance(step);
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return false;
+}
+
 class TokenClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -143,7 +183,10 @@ class TokenClientTest : public ::testing::Test {
     testing::WriteFile(dir_ + "/devices.json.tmp", devices);
     ASSERT_EQ(rename((dir_ + "/devices.json.tmp").c_str(), (dir_ + "/devices.json").c_str()), 0);
   }
-  void TearDown() override { StopServer(); }
+  void TearDown() override {
+    StopServer();
+    StopLocalServer();
+  }
 
   // WriteConfig serves kHub with a TTL of `ttl` s, renewed at half of it (renew_after is
   // whole seconds: issued + floor(0.5..0.6 x ttl)), and a fast shutdown.
@@ -183,6 +226,38 @@ class TokenClientTest : public ::testing::Test {
     server_.reset();
   }
 
+  // StartLocalServer serves the export file in this process, with the same limits as
+  // WriteConfig's, on `clock` (shared with the client), on 127.0.0.1:port (0: a free one), and
+  // returns the port.
+  int StartLocalServer(const Clock* clock, int port = 0) {
+    local_store_ = std::make_unique<KeyStore>();
+    local_admin_ = std::make_unique<KeyAdmin>(local_store_.get(), clock, KeyAdminOptions{});
+    auto table = std::make_shared<IdentityTable>();
+    EXPECT_THAT(LoadExportFile(dir_ + "/devices.json", kHub, table.get()), IsOk());
+    EXPECT_THAT(local_admin_->Start(std::move(table)), IsOk());
+    ServerOptions options;
+    options.listen_address = absl::StrCat("127.0.0.1:", port);
+    options.mint.default_ttl_seconds = 10;
+    options.mint.min_ttl_seconds = 1;
+    options.mint.max_ttl_seconds = 3600;
+    options.mint.renew_window_start = 0.5;
+    options.mint.renew_window_end = 0.6;
+    auto server = Server::Start(options, local_store_.get(), clock, local_admin_.get());
+    EXPECT_THAT(server, IsOk());
+    if (!server.ok()) return 0;
+    local_server_ = *std::move(server);
+    local_server_->SetServing(true);
+    return local_server_->port();
+  }
+  // StopLocalServer shuts the in-process server down as SIGTERM would (drain, then close).
+  void StopLocalServer() {
+    if (local_server_ == nullptr) return;
+    local_server_->Shutdown(absl::Milliseconds(100), absl::Seconds(1));
+    local_server_.reset();
+    local_admin_.reset();
+    local_store_.reset();
+  }
+
   TokenClient::Options ClientOptions(int port, MintMode mode) {
     TokenClient::Options o;
     o.target = absl::StrCat("127.0.0.1:", port);
@@ -205,6 +280,9 @@ class TokenClientTest : public ::testing::Test {
   std::string dir_;
   int starts_ = 0;
   std::optional<ChildProcess> server_;
+  std::unique_ptr<KeyStore> local_store_;
+  std::unique_ptr<KeyAdmin> local_admin_;
+  std::unique_ptr<Server> local_server_;
 };
 
 class ModeTest : public TokenClientTest, public ::testing::WithParamInterface<MintMode> {};
@@ -320,11 +398,14 @@ TEST_P(ModeTest, ManyIdentitiesGoOutInBatches) {
 }
 
 TEST_P(ModeTest, CacheKeepsServingAndRenewsAcrossServerRestart) {
-  const int port = StartServer();
-  auto client = MakeClient(ClientOptions(port, GetParam()));
+  OffsetClock clock;
+  const int port = StartLocalServer(&clock);
+  TokenClient::Options options = ClientOptions(port, GetParam());
+  options.clock = &clock;
+  auto client = MakeClient(options);
   ASSERT_NE(client, nullptr);
   constexpr int kIds = 20;
-  Recorder recorder;
+  Recorder recorder(&clock);
   std::map<std::string, Token> first;
   for (int i = 0; i < kIds; ++i) {
     client->Watch(Device(i), recorder.Hooks());
@@ -332,22 +413,23 @@ TEST_P(ModeTest, CacheKeepsServingAndRenewsAcrossServerRestart) {
     ASSERT_THAT(t, IsOk());
     first[Device(i).device_id] = *t;
   }
-  absl::SleepFor(absl::Milliseconds(1500));
-  StopServer();
-  const absl::Time stopped = absl::Now();
+  clock.Advance(absl::Milliseconds(1500));
+  StopLocalServer();
+  const absl::Time stopped = clock.Now();
   // The server is gone: cached tokens are still served (no RPC needed).
   for (int i = 0; i < kIds; ++i) {
     absl::StatusOr<Token> t = client->Get(Device(i));
     ASSERT_THAT(t, IsOk());
-    EXPECT_GT(t->local_expires_at, absl::Now());
+    EXPECT_GT(t->local_expires_at, clock.Now());
   }
-  absl::SleepFor(absl::Seconds(1));
-  ASSERT_EQ(StartServer(port), port);
-  const absl::Time restarted = absl::Now();
+  clock.Advance(absl::Seconds(1));
+  ASSERT_EQ(StartLocalServer(&clock, port), port);
+  const absl::Time restarted = clock.Now();
 
   // Every identity is renewed twice after the restart, each renewal before the token it
-  // replaces expires.
-  const bool renewed = recorder.WaitFor(
+  // replaces expires. The client's time runs five times faster than real time from here.
+  const bool renewed = AdvanceUntil(
+      clock, recorder, absl::Milliseconds(500),
       [&](const std::vector<Recorder::Renewal>& renewals) {
         std::map<std::string, int> after;
         for (const auto& r : renewals) {
@@ -372,7 +454,7 @@ TEST_P(ModeTest, CacheKeepsServingAndRenewsAcrossServerRestart) {
       previous = r.token;
     }
     // Renewals that fell into the gap were made good once the server was back.
-    EXPECT_GT(absl::Now() - stopped, absl::Seconds(5));
+    EXPECT_GT(clock.Now() - stopped, absl::Seconds(5));
   }
   const TokenClientStats stats = client->Stats();
   EXPECT_EQ(stats.expired_before_renewal, 0);
@@ -383,7 +465,7 @@ TEST_P(ModeTest, CacheKeepsServingAndRenewsAcrossServerRestart) {
   for (int i = 0; i < kIds; ++i) {
     absl::StatusOr<Token> t = client->Get(Device(i));
     ASSERT_THAT(t, IsOk());
-    EXPECT_GT(t->expires_at, absl::Now() + absl::Seconds(2));
+    EXPECT_GT(t->expires_at, clock.Now() + absl::Seconds(2));
   }
 }
 
@@ -440,12 +522,14 @@ TEST_P(ModeTest, GetGivesUpAfterGetTimeoutWithTheLastError) {
 }
 
 TEST_F(TokenClientTest, RenewsAtRenewAfterAndPushesTheNewTokenToHooks) {
-  const int port = StartServer();
+  OffsetClock clock;
+  const int port = StartLocalServer(&clock);
   TokenClient::Options options = ClientOptions(port, MintMode::kBatch);
   options.spread_first_renewal = false;
+  options.clock = &clock;
   auto client = MakeClient(options);
   ASSERT_NE(client, nullptr);
-  Recorder recorder, forgotten;
+  Recorder recorder(&clock), forgotten(&clock);
   client->Watch(Device(1), recorder.Hooks());
   const uint64_t unwatched = client->Watch(Device(1), forgotten.Hooks());
   client->Unwatch(unwatched);
@@ -455,7 +539,15 @@ TEST_F(TokenClientTest, RenewsAtRenewAfterAndPushesTheNewTokenToHooks) {
   ASSERT_THAT(client->Get(Device(2)), IsOk());
   client->Forget(Device(2));  // no longer renewed
 
-  ASSERT_TRUE(recorder.WaitFor([](const auto& r) { return !r.empty(); }, absl::Seconds(12)));
+  // Nothing is due before renew_after; once the clock reaches it, the renewal goes out.
+  clock.AdvanceTo(first->local_renew_after - absl::Milliseconds(500));
+  absl::SleepFor(absl::Milliseconds(300));  // two turns of the client's scheduler
+  {
+    absl::MutexLock lock(&recorder.mu);
+    EXPECT_TRUE(recorder.renewals.empty());
+  }
+  clock.AdvanceTo(first->local_renew_after);
+  ASSERT_TRUE(recorder.WaitFor([](const auto& r) { return !r.empty(); }, absl::Seconds(5)));
   absl::MutexLock lock(&recorder.mu);
   ASSERT_EQ(recorder.renewals.size(), 1u);
   const Recorder::Renewal& renewal = recorder.renewals[0];
@@ -489,9 +581,11 @@ TEST_F(TokenClientTest, RenewsAtRenewAfterAndPushesTheNewTokenToHooks) {
 }
 
 TEST_F(TokenClientTest, RenewalStopsAndSaysSoWhenTheServerDropsTheIdentity) {
-  const int port = StartServer();
+  OffsetClock clock;
+  const int port = StartLocalServer(&clock);
   TokenClient::Options options = ClientOptions(port, MintMode::kBatch);
   options.spread_first_renewal = false;
+  options.clock = &clock;
   auto client = MakeClient(options);
   ASSERT_NE(client, nullptr);
   absl::Mutex mu;
@@ -503,18 +597,25 @@ TEST_F(TokenClientTest, RenewalStopsAndSaysSoWhenTheServerDropsTheIdentity) {
     failed.push_back(status);
   };
   client->Watch(Device(4), hooks);
-  ASSERT_THAT(client->Get(Device(4)), IsOk());
-  WriteDevices(4);  // the hub deletes dev4; the server reloads its export file
+  absl::StatusOr<Token> token = client->Get(Device(4));
+  ASSERT_THAT(token, IsOk());
+  // The hub deletes dev4 (as a reload of an export file without it would); then the renewal is
+  // due.
+  const AdminIdentity dev4{kHub, "dev4", ""};
+  ASSERT_THAT(local_admin_->DeleteKeys(absl::MakeConstSpan(&dev4, 1)), IsOk());
+  clock.AdvanceTo(token->local_renew_after);
   {
     absl::MutexLock lock(&mu);
     ASSERT_TRUE(
         mu.AwaitWithTimeout(absl::Condition(
                                 +[](std::vector<absl::Status>* v) { return !v->empty(); }, &failed),
-                            absl::Seconds(20)));
+                            absl::Seconds(10)));
     EXPECT_EQ(failed[0].code(), absl::StatusCode::kNotFound) << failed[0];
   }
-  // No retries: the identity is no longer renewed.
-  absl::SleepFor(absl::Milliseconds(1500));
+  // No retries: the identity is no longer renewed, however long its backoff would have been
+  // (the clock moves past it, but not past the token's expiry).
+  clock.Advance(absl::Seconds(3));
+  absl::SleepFor(absl::Milliseconds(500));  // turns of the client's scheduler
   const TokenClientStats stats = client->Stats();
   EXPECT_EQ(stats.failures, 1);
   EXPECT_EQ(stats.retries, 0);

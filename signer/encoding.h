@@ -48,7 +48,7 @@ inline constexpr size_t kMaxKeyBytes = 64;
 absl::Status ValidateKeyLength(const SecretBytes& key, absl::string_view what = "key");
 
 // PercentEncode returns `text` with every byte outside A-Z a-z 0-9 - . _ ~ written as %XX with
-// uppercase hex (RFC 3986 unreserved set; DESIGN.md §2). UTF-8 passes through byte by byte.
+// uppercase hex (RFC 3986 unreserved set; docs/design.md §2). UTF-8 passes through byte by byte.
 std::string PercentEncode(absl::string_view text);
 
 // PercentEncodeTo appends PercentEncode(text) to *out.

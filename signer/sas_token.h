@@ -1,7 +1,7 @@
 // sas_token.h: the text of Azure IoT Hub / DPS shared access signature tokens.
 //
 // Builds and parses `SharedAccessSignature sr=<SR>&sig=<SIG>&se=<SE>[&skn=<SKN>]` exactly as
-// DESIGN.md §2 and ../shared/reference/azure-sas-spec.md §1-§4 describe: SR is the percent-encoded
+// docs/design.md §2 and docs/token-spec.md §1-§4 describe: SR is the percent-encoded
 // resource URI, the string to sign is SR + "\n" + SE, SIG the percent-encoded base64 HMAC.
 // Identifier rules follow IoT Hub's registry (device/module IDs), DPS (registration IDs) and the
 // .NET SDK (policy names). All functions are thread-safe.

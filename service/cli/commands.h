@@ -1,4 +1,4 @@
-// commands.h: the subcommands of the `sasmint` binary (command lines: a contract, docs/design.md).
+// commands.h: the subcommands of the `sasmint` binary (contract: docs/design.md §5).
 //
 // The synopsis, as `sasmint help` prints it (usage.cc holds the text; usage_test checks this copy):
 //

@@ -205,7 +205,7 @@ absl::Status ParseDpsGroup(const ConfigReader& reader, const std::string& path, 
     RETURN_IF_ERROR(
         json.String(absl::StrCat(path, ".registration_prefix"), v, &group->registration_prefix));
   }
-  // Group keys are normally 64 bytes, but HMAC takes any length (docs/token-spec.md, "DPS").
+  // Group keys are normally 64 bytes, but HMAC takes any length (docs/token-spec.md §3.5, TV-8).
   return ParseKeyPair(reader, path, obj, /*any_length=*/true, &group->keys);
 }
 

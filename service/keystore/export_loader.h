@@ -1,6 +1,6 @@
 // export_loader.h: reads IoT Hub device export files (JSON lines) into an IdentityTable.
 //
-// One JSON object per line in IoT Hub's ExportImportDevice shape (DESIGN.md §3 and §8): `id`,
+// One JSON object per line in IoT Hub's ExportImportDevice shape (docs/design.md §3 and §9): `id`,
 // optional `moduleId`, `status`, `authentication.type`, `authentication.symmetricKey.primaryKey`
 // / `secondaryKey` (base64, 16-64 bytes decoded) and `authentication.x509Thumbprint`. Other
 // fields are ignored. Empty lines, a UTF-8 BOM and CRLF line ends are accepted. A strict load

@@ -1,6 +1,6 @@
 // minter.h: turns a mint request into a token, using the identities of a key store snapshot.
 //
-// The mint core: validation of the scope, lookup, the status codes of the API (docs/design.md,
+// The mint core: validation of the scope, lookup, the status codes of the API (docs/design.md §4,
 // "Status codes"), TTL defaults and caps, and the jittered renew-after point. A Minter resolves
 // one request at a time (Resolve*) and signs through the BatchSigner; whole batches go through
 // BatchMinter (batch_minter.h), which overlaps their lookups. Minter is immutable and

@@ -2,7 +2,7 @@
 //
 // IoT Hub authenticates X.509 "self-signed" (thumbprint) identities by the hex SHA-1 and SHA-256
 // digests of the client certificate's DER encoding, compared case-insensitively with the
-// registered primary and secondary thumbprints (docs/token-spec.md, "X.509 thumbprints").
+// registered primary and secondary thumbprints (docs/token-spec.md §6, "X.509 thumbprints").
 // ParseCertificatePem computes both, with the validity dates, using OpenSSL 3 (the service's
 // library; signer/ stays free of X.509). Judging the result against a registration is the
 // job of VerifyCertificate (verifier.h). All functions are thread-safe.

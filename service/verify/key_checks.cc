@@ -239,7 +239,7 @@ class Checker {
                         ": DPS refuses the registration (401 Unauthorized)."));
       return;
     }
-    // The device key is HMAC(group key, registration ID) (docs/token-spec.md, "DPS"), derived here
+    // The device key is HMAC(group key, registration ID) (docs/token-spec.md §3.5), derived here
     // for the check and wiped with `derived` when it goes out of scope.
     std::vector<HmacKey> derived;
     derived.reserve(2);
@@ -322,8 +322,8 @@ class Checker {
   }
 
   // CheckSignature compares the token's signature with HMAC(key, sr + "\n" + se) for each
-  // candidate (over the raw texts as sent: docs/token-spec.md). Nothing about the expected value is
-  // reported: only which key matched, or that none did.
+  // candidate (over the raw texts as sent: docs/token-spec.md §1.2). Nothing about the expected
+  // value is reported: only which key matched, or that none did.
   void CheckSignature(const std::vector<Candidate>& candidates) {
     if (!in_.signature || !in_.encoded_resource || !in_.expiry_text || candidates.empty()) return;
     const std::string message = absl::StrCat(*in_.encoded_resource, "\n", *in_.expiry_text);

@@ -32,8 +32,8 @@ bool IsEscapeAt(absl::string_view text, size_t i) {
 }
 
 // UrlDecode decodes %XX escapes (either hex case) and leaves a '%' that starts no escape as it
-// is, as .NET's WebUtility.UrlDecode does; IoT Hub decodes the audience that way, once (spec
-// §2), and then also reads '+' as a space (`plus_is_space`).
+// is, as .NET's WebUtility.UrlDecode does; IoT Hub decodes the audience that way, once
+// (docs/token-spec.md §2), and then also reads '+' as a space (`plus_is_space`).
 std::string UrlDecode(absl::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
@@ -72,9 +72,9 @@ bool SameScope(const TokenScope& a, const TokenScope& b) {
          a.id_scope == b.id_scope && a.registration_id == b.registration_id;
 }
 
-// ScopeFromResource reads a decoded sr (and skn) the way the hub routes it (spec §1.6 step 5):
-// {host}/devices/{id}[/modules/{module}] for identities, {scope}/registrations/{id} for DPS, and
-// any path under a host for policy (skn) tokens.
+// ScopeFromResource reads a decoded sr (and skn) the way the hub routes it (docs/token-spec.md §1.6
+// step 5): {host}/devices/{id}[/modules/{module}] for identities, {scope}/registrations/{id} for
+// DPS, and any path under a host for policy (skn) tokens.
 std::optional<TokenScope> ScopeFromResource(absl::string_view decoded,
                                             const std::optional<std::string>& skn) {
   const std::vector<absl::string_view> seg = absl::StrSplit(decoded, '/');
@@ -243,7 +243,7 @@ class Inspector {
                              " that does not start a %XX escape: percent-encode the resource URI "
                              "('%' becomes %25)"));
     }
-    // What the hub looks up: sr decoded once, '+' read as a space (docs/token-spec.md).
+    // What the hub looks up: sr decoded once, '+' read as a space (docs/token-spec.md §1.6, §2).
     const std::string hub_view = UrlDecode(sr, /*plus_is_space=*/true);
     const std::optional<TokenScope> hub_scope = ScopeFromResource(hub_view, skn_);
     if (hub_scope) out_.scopes.push_back(*hub_scope);

@@ -1,8 +1,8 @@
 // verifier.h: explains why IoT Hub would accept or reject a SAS token or an X.509 certificate.
 //
 // The verify core of VerifyToken and `sasmint verify`. It repeats the hub's checks
-// (docs/token-spec.md): syntax and expiry (token_inspector.h), then the signature against the
-// primary, secondary and retired keys, the audience (hub served, identity known and enabled),
+// (docs/token-spec.md §1.6, §6): syntax and expiry (token_inspector.h), then the signature against
+// the primary, secondary and retired keys, the audience (hub served, identity known and enabled),
 // policy rights, and the `sr` encodings that make the hub look up a different ID. Every problem
 // found is reported, most important first (report.h).
 //

@@ -13,7 +13,7 @@ inline constexpr char kBase64Alphabet[] =
 inline constexpr char kHexUpper[] = "0123456789ABCDEF";
 
 // kUnreserved marks the RFC 3986 unreserved set A-Z a-z 0-9 - . _ ~, the only bytes left
-// unescaped in sr and skn (DESIGN.md §2).
+// unescaped in sr and skn (docs/design.md §2).
 inline constexpr std::array<bool, 256> kUnreserved = [] {
   std::array<bool, 256> t{};
   for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;

@@ -14,7 +14,7 @@
 
 namespace sasmint::internal {
 
-// kTokenPrefix and the separators of the token format (DESIGN.md §2).
+// kTokenPrefix and the separators of the token format (docs/design.md §2).
 inline constexpr absl::string_view kTokenPrefix = "SharedAccessSignature sr=";
 inline constexpr absl::string_view kTokenSig = "&sig=";
 inline constexpr absl::string_view kTokenSe = "&se=";

@@ -169,7 +169,7 @@ INSTANTIATE_TEST_SUITE_P(SasTokensTxt, SasVectorTest, ::testing::ValuesIn(LoadTe
                          });
 
 TEST(SasTokenTest, EncodingVariantFromSpec) {
-  // reference/azure-sas-spec.md §7.3 (computed with Python's quote(safe=""), not published): the
+  // docs/token-spec.md §7.3 (computed with Python's quote(safe=""), not published): the
   // special characters of a device ID are escaped with uppercase hex in sr and in the signed text.
   ASSERT_OK_AND_ASSIGN(
       std::string token,

@@ -14,7 +14,7 @@
 
 namespace sasmint::internal {
 
-// The hub's own texts (docs/token-spec.md, "How IoT Hub checks a token").
+// The hub's own texts (docs/token-spec.md §6).
 inline constexpr absl::string_view kHubExpired = "The specified SAS token is expired";
 inline constexpr absl::string_view kHubBadSignature =
     "The specified SAS token has an invalid signature. It does not match either the primary or "

@@ -51,6 +51,7 @@
 #include "bench/load/identity_list.h"
 #include "client/token_client.h"
 #include "common/flags.h"
+#include "common/status_macros.h"
 #include "signer/encoding.h"
 
 extern char** environ;
@@ -269,235 +270,306 @@ struct DeviceState {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
-int Main(const std::vector<std::string>& args) {
-  absl::StatusOr<SimOptions> parsed = ParseOptions(args);
-  if (!parsed.ok()) return Usage(parsed.status().message());
-  const SimOptions& o = *parsed;
+// Rate is a renewal series' mean and peak over its 1-second buckets.
+struct Rate {
+  double mean = 0;
+  int64_t peak = 0;
+  size_t peak_at = 0;
+};
 
-  std::string dir = o.work_dir;
-  if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Fail(absl::StrCat("cannot create ", dir));
-  }
-  if (dir.empty()) {
-    std::string tmpl = "/tmp/sasmint-gateway-sim-XXXXXX";
-    if (mkdtemp(tmpl.data()) == nullptr) return Fail("cannot create a work directory");
-    dir = tmpl;
-  }
-  std::string export_path = o.export_path;
-  if (export_path.empty()) {
-    export_path = dir + "/devices.json";
-    if (absl::Status s = WriteExport(export_path, o.devices, o.seed); !s.ok()) {
-      return Fail(s.message());
+// Simulation is one run: the fleet, the server, the client, and what the devices observed.
+// Its phases run in order (Prepare, Watch, Connect, Run, Report); each returns OK or the failure
+// that ends the run.
+class Simulation {
+ public:
+  explicit Simulation(const SimOptions& o) : o_(o) {}
+
+  // Prepare makes the work directory, the export file and the configuration, starts the server
+  // and creates the client.
+  absl::Status Prepare() {
+    dir_ = o_.work_dir;
+    if (!dir_.empty() && mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+      return absl::InternalError(absl::StrCat("cannot create ", dir_));
     }
-  }
-  absl::StatusOr<std::vector<IdentityRef>> refs = LoadIdentityList(export_path, false);
-  if (!refs.ok()) return Fail(refs.status().message());
-  if (static_cast<int64_t>(refs->size()) > o.devices) refs->resize(o.devices);
-  const size_t n = refs->size();
-  std::vector<Identity> ids;
-  ids.reserve(n);
-  for (const IdentityRef& r : *refs) ids.push_back(Identity{o.hub, r.device_id, r.module_id});
-  refs->clear();
-
-  const std::string config = dir + "/sasmint.json";
-  {
-    std::ofstream out(config);
-    out << absl::StrCat(R"({"hubs": [{"host": ")", o.hub, R"(", "device_files": [")", export_path,
-                        R"("]}], "limits": {"default_ttl_seconds": )", o.ttl_s,
-                        R"(, "min_ttl_seconds": )", std::min(o.ttl_s, 60),
-                        R"(, "max_ttl_seconds": )", std::max(o.ttl_s, 86400),
-                        R"(, "max_batch_size": )", std::max(o.batch_size, 10000),
-                        R"(, "shutdown_drain_ms": 500, "shutdown_grace_seconds": 2}})");
-  }
-  Server server(o.server_bin, dir, config);
-  absl::StatusOr<int> port = server.Start(0);
-  if (!port.ok()) return Fail(port.status().message());
-
-  TokenClient::Options options;
-  options.target = absl::StrCat("127.0.0.1:", *port);
-  options.mode = o.mode;
-  options.max_batch_size = o.batch_size;
-  options.ttl_seconds = static_cast<uint32_t>(o.ttl_s);
-  options.get_timeout = absl::Seconds(60);
-  options.rpc_timeout = absl::Seconds(10);
-  options.initial_backoff = absl::Milliseconds(o.initial_backoff_ms);
-  options.renew_initial_backoff = absl::Milliseconds(o.renew_backoff_ms);
-  options.max_backoff = absl::Milliseconds(o.max_backoff_ms);
-  options.seed = o.seed;
-  absl::StatusOr<std::unique_ptr<TokenClient>> created = TokenClient::Create(options);
-  if (!created.ok()) return Fail(created.status().message());
-  std::unique_ptr<TokenClient> client = *std::move(created);
-
-  const absl::Time start = absl::Now();
-  const int64_t start_ms = absl::ToUnixMillis(start);
-  // Renewals per wall-clock second since the start's second: when the device got the token
-  // (hook call), and when the server signed it (server_time).
-  const int64_t base_s = start_ms / 1000;
-  const size_t buckets = static_cast<size_t>(o.duration_s) + 120;
-  std::vector<std::atomic<int64_t>> renewals_at(buckets), signed_at(buckets);
-  std::vector<DeviceState> devices(n);
-  std::atomic<int64_t> lapses{0}, renewals{0}, mqtt_reconnects{0}, amqp_put_tokens{0};
-  std::atomic<int64_t> min_margin_ms{INT64_MAX};
-  std::atomic<int64_t> restart_ready_ms{INT64_MAX}, first_after_restart_ms{INT64_MAX};
-  LatencyHistogram margin;  // validity left when the renewed token arrived (callback thread)
-
-  // on_renewed is each device's check: the new token came before the old one expired.
-  const auto on_renewed = [&](size_t i, const Token& t) {
-    const int64_t now = NowMs();
-    const int64_t previous = devices[i].expires_ms.exchange(absl::ToUnixMillis(t.expires_at));
-    if (previous != 0 && now >= previous) ++lapses;
-    if (previous != 0) {
-      margin.Record((previous - now) * 1000000);
-      int64_t m = min_margin_ms.load();
-      while (previous - now < m && !min_margin_ms.compare_exchange_weak(m, previous - now)) {
+    if (dir_.empty()) {
+      std::string tmpl = "/tmp/sasmint-gateway-sim-XXXXXX";
+      if (mkdtemp(tmpl.data()) == nullptr) {
+        return absl::InternalError("cannot create a work directory");
       }
+      dir_ = tmpl;
     }
-    ++renewals;
-    const size_t bucket = static_cast<size_t>(now / 1000 - base_s);
-    if (bucket < buckets) ++renewals_at[bucket];
-    const int64_t signed_bucket = absl::ToUnixSeconds(t.server_time) - base_s;
-    if (signed_bucket >= 0 && static_cast<size_t>(signed_bucket) < buckets) {
-      ++signed_at[signed_bucket];
+    export_path_ = o_.export_path;
+    if (export_path_.empty()) {
+      export_path_ = dir_ + "/devices.json";
+      RETURN_IF_ERROR(WriteExport(export_path_, o_.devices, o_.seed));
     }
-    if (now >= restart_ready_ms.load()) {
-      int64_t first = first_after_restart_ms.load();
-      while (now < first && !first_after_restart_ms.compare_exchange_weak(first, now)) {
-      }
-    }
-  };
-  for (size_t i = 0; i < n; ++i) {
-    client::TokenHooks hooks;
-    if (i % 2 == 0) {
-      hooks.on_token_renewed = [&, i](const Identity&, const Token& t) {
-        ++mqtt_reconnects;  // an MQTT device reconnects with the new password
-        on_renewed(i, t);
-      };
-    } else {
-      hooks.on_put_token = [&, i](const Identity&, const client::PutToken& put) {
-        ++amqp_put_tokens;  // an AMQP device sends put-token to $cbs on its open link
-        on_renewed(i, *put.token);
-      };
-    }
-    client->Watch(ids[i], std::move(hooks));
+    ASSIGN_OR_RETURN(std::vector<IdentityRef> refs, LoadIdentityList(export_path_, false));
+    if (static_cast<int64_t>(refs.size()) > o_.devices) refs.resize(o_.devices);
+    ids_.reserve(refs.size());
+    for (const IdentityRef& r : refs) ids_.push_back(Identity{o_.hub, r.device_id, r.module_id});
+    devices_ = std::vector<DeviceState>(ids_.size());
+
+    const std::string config = dir_ + "/sasmint.json";
+    std::ofstream(config) << absl::StrCat(
+        R"({"hubs": [{"host": ")", o_.hub, R"(", "device_files": [")", export_path_,
+        R"("]}], "limits": {"default_ttl_seconds": )", o_.ttl_s, R"(, "min_ttl_seconds": )",
+        std::min(o_.ttl_s, 60), R"(, "max_ttl_seconds": )", std::max(o_.ttl_s, 86400),
+        R"(, "max_batch_size": )", std::max(o_.batch_size, 10000),
+        R"(, "shutdown_drain_ms": 500, "shutdown_grace_seconds": 2}})");
+    server_.emplace(o_.server_bin, dir_, config);
+    ASSIGN_OR_RETURN(port_, server_->Start(0));
+
+    TokenClient::Options options;
+    options.target = absl::StrCat("127.0.0.1:", port_);
+    options.mode = o_.mode;
+    options.max_batch_size = o_.batch_size;
+    options.ttl_seconds = static_cast<uint32_t>(o_.ttl_s);
+    options.get_timeout = absl::Seconds(60);
+    options.rpc_timeout = absl::Seconds(10);
+    options.initial_backoff = absl::Milliseconds(o_.initial_backoff_ms);
+    options.renew_initial_backoff = absl::Milliseconds(o_.renew_backoff_ms);
+    options.max_backoff = absl::Milliseconds(o_.max_backoff_ms);
+    options.seed = o_.seed;
+    ASSIGN_OR_RETURN(client_, TokenClient::Create(options));
+    start_ = absl::Now();
+    base_s_ = absl::ToUnixMillis(start_) / 1000;
+    buckets_ = static_cast<size_t>(o_.duration_s) + 120;
+    renewals_at_ = std::vector<std::atomic<int64_t>>(buckets_);
+    signed_at_ = std::vector<std::atomic<int64_t>>(buckets_);
+    return absl::OkStatus();
   }
 
-  // The cold start: every device connects at once.
-  std::atomic<int64_t> connected{0}, connect_errors{0};
-  absl::Notification all_connected;
-  for (size_t i = 0; i < n; ++i) {
-    client->GetAsync(ids[i], [&, i](absl::StatusOr<Token> t) {
-      if (t.ok()) {
-        int64_t expected = 0;
-        devices[i].expires_ms.compare_exchange_strong(expected, absl::ToUnixMillis(t->expires_at));
+  // Watch registers every device's hook: half MQTT (reconnect with the new password), half
+  // AMQP (put-token on the open link).
+  void Watch() {
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      client::TokenHooks hooks;
+      if (i % 2 == 0) {
+        hooks.on_token_renewed = [this, i](const Identity&, const Token& t) {
+          ++mqtt_reconnects_;
+          OnRenewed(i, t);
+        };
       } else {
-        ++connect_errors;
+        hooks.on_put_token = [this, i](const Identity&, const client::PutToken& put) {
+          ++amqp_put_tokens_;
+          OnRenewed(i, *put.token);
+        };
       }
-      if (++connected == static_cast<int64_t>(n)) all_connected.Notify();
-    });
-  }
-  if (!all_connected.WaitForNotificationWithTimeout(absl::Seconds(300))) {
-    return Fail(absl::StrCat("only ", connected.load(), " of ", n, " devices connected"));
-  }
-  const double connect_s = absl::ToDoubleSeconds(absl::Now() - start);
-  const int64_t connect_end_ms = NowMs();
-  if (!o.quiet) {
-    std::cerr << absl::StrFormat("sasmint-gateway-sim: %d devices connected in %.2f s (%d errors)",
-                                 n, connect_s, connect_errors.load())
-              << std::endl;
+      client_->Watch(ids_[i], std::move(hooks));
+    }
   }
 
-  // Reconnects: random devices ask for their token again (served from the cache).
-  std::atomic<bool> stop_probes{false};
-  std::atomic<int64_t> probes{0}, probe_invalid{0};
-  LatencyHistogram probe_latency;
-  absl::Mutex probe_mu;
-  std::thread prober([&] {
-    std::mt19937_64 rng(o.seed * 7 + 1);
+  // Connect is the cold start: every device asks for its token at once.
+  absl::Status Connect() {
+    const size_t n = ids_.size();
+    std::atomic<int64_t> connected{0};
+    absl::Notification all_connected;
+    for (size_t i = 0; i < n; ++i) {
+      client_->GetAsync(ids_[i], [&, i](absl::StatusOr<Token> t) {
+        if (t.ok()) {
+          int64_t expected = 0;
+          devices_[i].expires_ms.compare_exchange_strong(expected,
+                                                         absl::ToUnixMillis(t->expires_at));
+        } else {
+          ++connect_errors_;
+        }
+        if (++connected == static_cast<int64_t>(n)) all_connected.Notify();
+      });
+    }
+    if (!all_connected.WaitForNotificationWithTimeout(absl::Seconds(300))) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("only ", connected.load(), " of ", n, " devices connected"));
+    }
+    connect_s_ = absl::ToDoubleSeconds(absl::Now() - start_);
+    connect_end_ms_ = NowMs();
+    if (!o_.quiet) {
+      std::cerr << absl::StrFormat(
+                       "sasmint-gateway-sim: %d devices connected in %.2f s (%d errors)", n,
+                       connect_s_, connect_errors_.load())
+                << std::endl;
+    }
+    return absl::OkStatus();
+  }
+
+  // Run lets renewals happen for the duration, with random reconnects (Gets served from the
+  // cache), the server restart at --restart-at, and a progress line every 5 s.
+  absl::Status Run() {
+    std::atomic<bool> stop_probes{false};
+    std::thread prober([&] { Probe(stop_probes); });
+    absl::Status status = absl::OkStatus();
+    bool restarted = o_.restart_at_s <= 0;
+    int64_t last_renewals = 0;
+    absl::Time last_progress = absl::Now();
+    const absl::Time end = start_ + absl::Seconds(o_.duration_s);
+    while (status.ok() && absl::Now() < end) {
+      absl::SleepFor(absl::Milliseconds(50));
+      const absl::Time now = absl::Now();
+      if (!restarted && now >= start_ + absl::Seconds(o_.restart_at_s)) {
+        restarted = true;
+        status = RestartServer();
+      }
+      if (!o_.quiet && now - last_progress >= absl::Seconds(5)) {
+        const client::TokenClientStats s = client_->Stats();
+        const int64_t r = renewals_.load();
+        std::cerr << absl::StrFormat(
+                         "sasmint-gateway-sim: %6.1fs renewals %7.1f/s minted %d failures %d "
+                         "retries %d lapses %d",
+                         absl::ToDoubleSeconds(now - start_),
+                         (r - last_renewals) / absl::ToDoubleSeconds(now - last_progress),
+                         s.tokens_minted, s.failures, s.retries, lapses_.load())
+                  << std::endl;
+        last_renewals = r;
+        last_progress = now;
+      }
+    }
+    stop_probes = true;
+    prober.join();
+    return status;
+  }
+
+  // Report stops the client and the server and prints the JSON line.
+  void Report() {
+    const int64_t end_ms = NowMs();
+    // Every device still holds a valid token at the end.
+    int64_t expired_at_end = 0;
+    for (const DeviceState& d : devices_) {
+      if (d.expires_ms.load() <= end_ms) ++expired_at_end;
+    }
+    const client::TokenClientStats stats = client_->Stats();
+    client_.reset();
+    const int final_exit = server_->Stop();
+    // A generated export file is 300 bytes per device; the logs stay in the work directory.
+    if (o_.export_path.empty()) std::remove(export_path_.c_str());
+
+    // Renewal rates per 1-second bucket, from the first whole second after the connect wave to
+    // the last whole second of the run.
+    const size_t first = static_cast<size_t>(connect_end_ms_ / 1000 - base_s_) + 1;
+    const size_t last = std::min(buckets_, static_cast<size_t>(end_ms / 1000 - base_s_));
+    const Rate delivered = RateOf(renewals_at_, first, last);
+    const Rate signed_rate = RateOf(signed_at_, first, last);
+    const double seconds = last > first ? static_cast<double>(last - first) : 0;
+    if (!o_.series_path.empty()) {
+      std::ofstream out(o_.series_path);
+      out << "second,renewals_delivered,renewals_signed\n";
+      for (size_t b = 0; b < last; ++b) {
+        out << b << "," << renewals_at_[b].load() << "," << signed_at_[b].load() << "\n";
+      }
+    }
+    const int64_t recovery_ms = first_after_restart_ms_.load() == INT64_MAX
+                                    ? -1
+                                    : first_after_restart_ms_.load() - restart_ready_ms_.load();
+    const int64_t min_margin = min_margin_ms_.load() == INT64_MAX ? -1 : min_margin_ms_.load();
+    const auto ms = [](int64_t ns) {
+      return absl::StrFormat("%.2f", static_cast<double>(ns) / 1e6);
+    };
+    int64_t probe_p99_ns = 0;
+    {
+      absl::MutexLock lock(&probe_mu_);
+      probe_p99_ns = probe_latency_.ValueAtPercentile(99);
+    }
+    std::cout << "{\"devices\":" << ids_.size() << ",\"mode\":\"" << o_.mode_name
+              << "\",\"ttl\":" << o_.ttl_s << ",\"duration_seconds\":" << o_.duration_s
+              << ",\"restart_at_seconds\":" << o_.restart_at_s
+              << absl::StrFormat(",\"connect_seconds\":%.2f", connect_s_)
+              << ",\"connect_errors\":" << connect_errors_.load()
+              << ",\"tokens_minted\":" << stats.tokens_minted
+              << ",\"renewals\":" << renewals_.load()
+              << ",\"mqtt_reconnects\":" << mqtt_reconnects_.load()
+              << ",\"amqp_put_tokens\":" << amqp_put_tokens_.load()
+              << ",\"expired_before_renewal\":" << stats.expired_before_renewal
+              << ",\"lapses_seen_by_devices\":" << lapses_.load()
+              << ",\"expired_at_end\":" << expired_at_end
+              << absl::StrFormat(",\"min_margin_s\":%.3f", min_margin / 1000.0)
+              << ",\"margin_p1_s\":" << absl::StrFormat("%.3f", margin_.ValueAtPercentile(1) / 1e9)
+              << absl::StrFormat(",\"renewals_per_second_mean\":%.1f", delivered.mean)
+              << ",\"renewals_per_second_peak\":" << delivered.peak
+              << ",\"peak_second\":" << delivered.peak_at
+              << absl::StrFormat(",\"peak_over_mean\":%.3f",
+                                 delivered.mean > 0 ? delivered.peak / delivered.mean : 0.0)
+              << ",\"signed_per_second_peak\":" << signed_rate.peak
+              << ",\"signed_peak_second\":" << signed_rate.peak_at
+              << absl::StrFormat(",\"signed_peak_over_mean\":%.3f",
+                                 signed_rate.mean > 0 ? signed_rate.peak / signed_rate.mean : 0.0)
+              << ",\"rate_window_seconds\":" << static_cast<int64_t>(seconds)
+              << ",\"clock_skew_warnings\":" << stats.clock_skew_warnings
+              << ",\"restart_gap_ms\":" << restart_gap_ms_
+              << ",\"server_down_ms\":" << server_down_ms_ << ",\"recovery_ms\":" << recovery_ms
+              << ",\"rpcs\":" << stats.rpcs << ",\"failures\":" << stats.failures
+              << ",\"retries\":" << stats.retries << ",\"stream_reopens\":" << stats.stream_reopens
+              << ",\"reconnect_gets\":" << probes_.load()
+              << ",\"reconnect_gets_invalid\":" << probe_invalid_.load()
+              << ",\"reconnect_get_p99_ms\":" << ms(probe_p99_ns) << ",\"server_exit_codes\":["
+              << old_exit_ << "," << final_exit << "]}" << std::endl;
+  }
+
+ private:
+  // OnRenewed is each device's check: the new token came before the old one expired.
+  void OnRenewed(size_t i, const Token& t) {
+    const int64_t now = NowMs();
+    const int64_t previous = devices_[i].expires_ms.exchange(absl::ToUnixMillis(t.expires_at));
+    if (previous != 0 && now >= previous) ++lapses_;
+    if (previous != 0) {
+      margin_.Record((previous - now) * 1000000);
+      int64_t m = min_margin_ms_.load();
+      while (previous - now < m && !min_margin_ms_.compare_exchange_weak(m, previous - now)) {
+      }
+    }
+    ++renewals_;
+    const size_t bucket = static_cast<size_t>(now / 1000 - base_s_);
+    if (bucket < buckets_) ++renewals_at_[bucket];
+    const int64_t signed_bucket = absl::ToUnixSeconds(t.server_time) - base_s_;
+    if (signed_bucket >= 0 && static_cast<size_t>(signed_bucket) < buckets_) {
+      ++signed_at_[signed_bucket];
+    }
+    if (now >= restart_ready_ms_.load()) {
+      int64_t first = first_after_restart_ms_.load();
+      while (now < first && !first_after_restart_ms_.compare_exchange_weak(first, now)) {
+      }
+    }
+  }
+
+  // Probe makes random devices reconnect at --reconnects-per-second until `stop`.
+  void Probe(const std::atomic<bool>& stop) {
+    std::mt19937_64 rng(o_.seed * 7 + 1);
     double owed = 0;
-    while (!stop_probes.load()) {
+    while (!stop.load()) {
       absl::SleepFor(absl::Milliseconds(10));
-      owed += o.reconnects_per_second / 100;
+      owed += o_.reconnects_per_second / 100;
       for (; owed >= 1; owed -= 1) {
-        const size_t i = rng() % n;
+        const size_t i = rng() % ids_.size();
         const absl::Time asked = absl::Now();
-        ++probes;
-        client->GetAsync(ids[i], [&, asked](absl::StatusOr<Token> t) {
+        ++probes_;
+        client_->GetAsync(ids_[i], [this, asked](absl::StatusOr<Token> t) {
           const absl::Time now = absl::Now();
-          if (!t.ok() || t->expires_at <= now) ++probe_invalid;
-          absl::MutexLock lock(&probe_mu);
-          probe_latency.Record(absl::ToInt64Nanoseconds(now - asked));
+          if (!t.ok() || t->expires_at <= now) ++probe_invalid_;
+          absl::MutexLock lock(&probe_mu_);
+          probe_latency_.Record(absl::ToInt64Nanoseconds(now - asked));
         });
       }
     }
-  });
+  }
 
-  // The run, with the restart in the middle and a progress line every 5 s.
-  int64_t restart_gap_ms = -1, server_down_ms = -1;
-  int old_exit = -1;
-  bool restarted = o.restart_at_s <= 0;
-  int64_t last_renewals = 0;
-  absl::Time last_progress = absl::Now();
-  const absl::Time end = start + absl::Seconds(o.duration_s);
-  while (absl::Now() < end) {
-    absl::SleepFor(absl::Milliseconds(50));
-    const absl::Time now = absl::Now();
-    if (!restarted && now >= start + absl::Seconds(o.restart_at_s)) {
-      restarted = true;
-      const absl::Time sigterm = absl::Now();
-      old_exit = server.Stop();
-      const absl::Time exited = absl::Now();
-      absl::StatusOr<int> again = server.Start(*port);
-      if (!again.ok()) return Fail(again.status().message());
-      const absl::Time ready = absl::Now();
-      restart_ready_ms = absl::ToUnixMillis(ready);
-      restart_gap_ms = absl::ToInt64Milliseconds(ready - sigterm);
-      server_down_ms = absl::ToInt64Milliseconds(ready - exited);
-      if (!o.quiet) {
-        std::cerr << absl::StrFormat(
-                         "sasmint-gateway-sim: server restarted on port %d: SIGTERM to "
-                         "listening %d ms (old exit code %d)",
-                         *port, restart_gap_ms, old_exit)
-                  << std::endl;
-      }
-    }
-    if (!o.quiet && now - last_progress >= absl::Seconds(5)) {
-      const client::TokenClientStats s = client->Stats();
-      const int64_t r = renewals.load();
+  // RestartServer sends the server SIGTERM and starts it again on the same port.
+  absl::Status RestartServer() {
+    const absl::Time sigterm = absl::Now();
+    old_exit_ = server_->Stop();
+    const absl::Time exited = absl::Now();
+    RETURN_IF_ERROR(server_->Start(port_).status());
+    const absl::Time ready = absl::Now();
+    restart_ready_ms_ = absl::ToUnixMillis(ready);
+    restart_gap_ms_ = absl::ToInt64Milliseconds(ready - sigterm);
+    server_down_ms_ = absl::ToInt64Milliseconds(ready - exited);
+    if (!o_.quiet) {
       std::cerr << absl::StrFormat(
-                       "sasmint-gateway-sim: %6.1fs renewals %7.1f/s minted %d failures %d "
-                       "retries %d lapses %d",
-                       absl::ToDoubleSeconds(now - start),
-                       (r - last_renewals) / absl::ToDoubleSeconds(now - last_progress),
-                       s.tokens_minted, s.failures, s.retries, lapses.load())
+                       "sasmint-gateway-sim: server restarted on port %d: SIGTERM to "
+                       "listening %d ms (old exit code %d)",
+                       port_, restart_gap_ms_, old_exit_)
                 << std::endl;
-      last_renewals = r;
-      last_progress = now;
     }
+    return absl::OkStatus();
   }
-  stop_probes = true;
-  prober.join();
-  const int64_t end_ms = NowMs();
-  // Every device still holds a valid token at the end.
-  int64_t expired_at_end = 0;
-  for (const DeviceState& d : devices) {
-    if (d.expires_ms.load() <= end_ms) ++expired_at_end;
-  }
-  const client::TokenClientStats stats = client->Stats();
-  client.reset();
-  const int final_exit = server.Stop();
-  // A generated export file is 300 bytes per device; the logs stay in the work directory.
-  if (o.export_path.empty()) std::remove(export_path.c_str());
 
-  // Renewal rates per 1-second bucket, from the first whole second after the connect wave to
-  // the last whole second of the run.
-  const size_t first = static_cast<size_t>(connect_end_ms / 1000 - base_s) + 1;
-  const size_t last = std::min(buckets, static_cast<size_t>(end_ms / 1000 - base_s));
-  struct Rate {
-    double mean = 0;
-    int64_t peak = 0;
-    size_t peak_at = 0;
-  };
-  const auto rate = [&](const std::vector<std::atomic<int64_t>>& series) {
+  static Rate RateOf(const std::vector<std::atomic<int64_t>>& series, size_t first, size_t last) {
     Rate r;
     int64_t sum = 0;
     for (size_t b = first; b < last; ++b) {
@@ -509,53 +581,45 @@ int Main(const std::vector<std::string>& args) {
     }
     r.mean = last > first ? static_cast<double>(sum) / static_cast<double>(last - first) : 0;
     return r;
-  };
-  const Rate delivered = rate(renewals_at), signed_rate = rate(signed_at);
-  const double seconds = last > first ? static_cast<double>(last - first) : 0;
-  if (!o.series_path.empty()) {
-    std::ofstream out(o.series_path);
-    out << "second,renewals_delivered,renewals_signed\n";
-    for (size_t b = 0; b < last; ++b) {
-      out << b << "," << renewals_at[b].load() << "," << signed_at[b].load() << "\n";
-    }
   }
-  const int64_t recovery_ms = first_after_restart_ms.load() == INT64_MAX
-                                  ? -1
-                                  : first_after_restart_ms.load() - restart_ready_ms.load();
-  const int64_t min_margin = min_margin_ms.load() == INT64_MAX ? -1 : min_margin_ms.load();
-  const auto ms = [](int64_t ns) { return absl::StrFormat("%.2f", static_cast<double>(ns) / 1e6); };
-  std::cout << "{\"devices\":" << n << ",\"mode\":\"" << o.mode_name << "\",\"ttl\":" << o.ttl_s
-            << ",\"duration_seconds\":" << o.duration_s
-            << ",\"restart_at_seconds\":" << o.restart_at_s
-            << absl::StrFormat(",\"connect_seconds\":%.2f", connect_s)
-            << ",\"connect_errors\":" << connect_errors.load()
-            << ",\"tokens_minted\":" << stats.tokens_minted << ",\"renewals\":" << renewals.load()
-            << ",\"mqtt_reconnects\":" << mqtt_reconnects.load()
-            << ",\"amqp_put_tokens\":" << amqp_put_tokens.load()
-            << ",\"expired_before_renewal\":" << stats.expired_before_renewal
-            << ",\"lapses_seen_by_devices\":" << lapses.load()
-            << ",\"expired_at_end\":" << expired_at_end
-            << absl::StrFormat(",\"min_margin_s\":%.3f", min_margin / 1000.0)
-            << ",\"margin_p1_s\":" << absl::StrFormat("%.3f", margin.ValueAtPercentile(1) / 1e9)
-            << absl::StrFormat(",\"renewals_per_second_mean\":%.1f", delivered.mean)
-            << ",\"renewals_per_second_peak\":" << delivered.peak
-            << ",\"peak_second\":" << delivered.peak_at
-            << absl::StrFormat(",\"peak_over_mean\":%.3f",
-                               delivered.mean > 0 ? delivered.peak / delivered.mean : 0.0)
-            << ",\"signed_per_second_peak\":" << signed_rate.peak
-            << ",\"signed_peak_second\":" << signed_rate.peak_at
-            << absl::StrFormat(",\"signed_peak_over_mean\":%.3f",
-                               signed_rate.mean > 0 ? signed_rate.peak / signed_rate.mean : 0.0)
-            << ",\"rate_window_seconds\":" << static_cast<int64_t>(seconds)
-            << ",\"clock_skew_warnings\":" << stats.clock_skew_warnings
-            << ",\"restart_gap_ms\":" << restart_gap_ms << ",\"server_down_ms\":" << server_down_ms
-            << ",\"recovery_ms\":" << recovery_ms << ",\"rpcs\":" << stats.rpcs
-            << ",\"failures\":" << stats.failures << ",\"retries\":" << stats.retries
-            << ",\"stream_reopens\":" << stats.stream_reopens
-            << ",\"reconnect_gets\":" << probes.load()
-            << ",\"reconnect_gets_invalid\":" << probe_invalid.load()
-            << ",\"reconnect_get_p99_ms\":" << ms(probe_latency.ValueAtPercentile(99))
-            << ",\"server_exit_codes\":[" << old_exit << "," << final_exit << "]}" << std::endl;
+
+  const SimOptions& o_;
+  std::string dir_;
+  std::string export_path_;
+  std::vector<Identity> ids_;
+  std::vector<DeviceState> devices_;
+  std::optional<Server> server_;
+  int port_ = 0;
+  std::unique_ptr<TokenClient> client_;
+  absl::Time start_;
+  int64_t base_s_ = 0;  // the start's second: bucket 0 of the renewal series
+  size_t buckets_ = 0;
+  // Renewals per wall-clock second: when the device got the token (hook call), and when the
+  // server signed it (server_time).
+  std::vector<std::atomic<int64_t>> renewals_at_, signed_at_;
+  std::atomic<int64_t> lapses_{0}, renewals_{0}, mqtt_reconnects_{0}, amqp_put_tokens_{0};
+  std::atomic<int64_t> min_margin_ms_{INT64_MAX};
+  std::atomic<int64_t> restart_ready_ms_{INT64_MAX}, first_after_restart_ms_{INT64_MAX};
+  LatencyHistogram margin_;  // validity left when the renewed token arrived (callback thread)
+  std::atomic<int64_t> connect_errors_{0};
+  double connect_s_ = 0;
+  int64_t connect_end_ms_ = 0;
+  std::atomic<int64_t> probes_{0}, probe_invalid_{0};
+  absl::Mutex probe_mu_;
+  LatencyHistogram probe_latency_ ABSL_GUARDED_BY(probe_mu_);
+  int64_t restart_gap_ms_ = -1, server_down_ms_ = -1;
+  int old_exit_ = -1;
+};
+
+int Main(const std::vector<std::string>& args) {
+  absl::StatusOr<SimOptions> parsed = ParseOptions(args);
+  if (!parsed.ok()) return Usage(parsed.status().message());
+  Simulation sim(*parsed);
+  if (absl::Status s = sim.Prepare(); !s.ok()) return Fail(s.message());
+  sim.Watch();
+  if (absl::Status s = sim.Connect(); !s.ok()) return Fail(s.message());
+  if (absl::Status s = sim.Run(); !s.ok()) return Fail(s.message());
+  sim.Report();
   return 0;
 }
 

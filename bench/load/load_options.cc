@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/flags.h"
+#include "common/status_macros.h"
 
 namespace sasmint::bench {
 namespace {
@@ -127,17 +128,110 @@ int AffinityCpuCount() {
   return std::max(CPU_COUNT(&set), 1);
 }
 
+namespace {
+
+// ParseShape reads what runs at once: the mode, callers, streams and channels.
+absl::Status ParseShape(const Flags& flags, LoadOptions* out) {
+  if (auto v = flags.Get("mode")) RETURN_IF_ERROR(ParseMode(*v, out));
+  if (auto v = flags.Get("concurrency")) {
+    ASSIGN_OR_RETURN(const int64_t n, ParseCount("concurrency", *v, 1, kMaxConcurrency));
+    out->concurrency = static_cast<int>(n);
+  }
+  if (auto v = flags.Get("streams")) {
+    if (out->mode != LoadMode::kStream) {
+      return absl::InvalidArgumentError("--streams applies to --mode stream:N only");
+    }
+    ASSIGN_OR_RETURN(const int64_t n, ParseCount("streams", *v, 1, out->concurrency));
+    out->streams = static_cast<int>(n);
+  } else {
+    out->streams = out->concurrency;
+  }
+  const int connections_wanted = out->mode == LoadMode::kStream ? out->streams : out->concurrency;
+  out->channels = std::min(connections_wanted, 4);
+  if (auto v = flags.Get("channels")) {
+    ASSIGN_OR_RETURN(const int64_t n, ParseCount("channels", *v, 1, kMaxChannels));
+    out->channels = static_cast<int>(n);
+  }
+  return absl::OkStatus();
+}
+
+// ParseTiming reads the run's durations, the offered rate and the TTL asked for.
+absl::Status ParseTiming(const Flags& flags, LoadOptions* out) {
+  struct SecondsFlag {
+    const char* name;
+    double* field;
+    bool allow_zero;
+  };
+  for (const SecondsFlag& f :
+       {SecondsFlag{"duration", &out->duration_s, false},
+        SecondsFlag{"warmup", &out->warmup_s, true}, SecondsFlag{"timeout", &out->timeout_s, false},
+        SecondsFlag{"connect-timeout", &out->connect_timeout_s, false}}) {
+    if (auto v = flags.Get(f.name)) {
+      ASSIGN_OR_RETURN(*f.field, ParseSeconds(f.name, *v, f.allow_zero));
+    }
+  }
+  if (auto v = flags.Get("rate")) {
+    double rate;
+    if (!absl::SimpleAtod(*v, &rate) || !std::isfinite(rate) || rate <= 0 || rate > 1e9) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rate must be tokens per second > 0, not '", *v, "'"));
+    }
+    out->rate = rate;
+  }
+  if (auto v = flags.Get("ttl")) {
+    ASSIGN_OR_RETURN(const int64_t n, ParseCount("ttl", *v, 0, UINT32_MAX));
+    out->ttl_seconds = static_cast<uint32_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+// ParseTransport reads the client API (callback or completion queue), its threads and TLS.
+absl::Status ParseTransport(const Flags& flags, LoadOptions* out) {
+  // Callback stays the default: cq did not measure cheaper per paced call (bench/README.md).
+  out->transport = LoadTransport::kCallback;
+  if (auto v = flags.Get("transport")) {
+    if (*v == "callback") {
+      out->transport = LoadTransport::kCallback;
+    } else if (*v == "cq") {
+      if (out->mode == LoadMode::kStream) {
+        return absl::InvalidArgumentError("--transport cq applies to unary and batch modes only");
+      }
+      out->transport = LoadTransport::kCq;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--transport must be callback or cq, not '", *v, "'"));
+    }
+  }
+  out->client_threads = std::min(AffinityCpuCount(), out->concurrency);
+  if (auto v = flags.Get("client-threads")) {
+    if (out->transport != LoadTransport::kCq) {
+      return absl::InvalidArgumentError("--client-threads applies to --transport cq only");
+    }
+    ASSIGN_OR_RETURN(const int64_t n,
+                     ParseCount("client-threads", *v, 1,
+                                std::min<int64_t>(kMaxClientThreads, out->concurrency)));
+    out->client_threads = static_cast<int>(n);
+  }
+  out->tls.ca_file = flags.Get("tls-ca").value_or("");
+  out->tls.cert_file = flags.Get("tls-cert").value_or("");
+  out->tls.key_file = flags.Get("tls-key").value_or("");
+  out->tls.server_name = flags.Get("tls-server-name").value_or("");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& args) {
-  auto flags =
+  ASSIGN_OR_RETURN(
+      const Flags flags,
       Flags::Parse(args,
                    {"target", "hub", "devices", "mode", "concurrency", "duration", "rate", "ttl",
                     "warmup", "channels", "streams", "timeout", "connect-timeout", "transport",
                     "client-threads", "tls-ca", "tls-cert", "tls-key", "tls-server-name"},
-                   {"include-disabled", "quiet"});
-  if (!flags.ok()) return flags.status();
-  if (!flags->positional().empty()) {
+                   {"include-disabled", "quiet"}));
+  if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
+        absl::StrCat("unexpected argument '", flags.positional()[0], "'"));
   }
   LoadOptions out;
   struct RequiredFlag {
@@ -148,96 +242,17 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& arg
   for (const RequiredFlag& f :
        {RequiredFlag{"target", &out.target, "ADDR"}, RequiredFlag{"hub", &out.hub, "HOST"},
         RequiredFlag{"devices", &out.devices_path, "EXPORT_FILE"}}) {
-    std::optional<std::string> v = flags->Get(f.name);
+    std::optional<std::string> v = flags.Get(f.name);
     if (!v || v->empty()) {
       return absl::InvalidArgumentError(absl::StrCat("missing --", f.name, " ", f.what));
     }
     *f.field = *std::move(v);
   }
-  if (auto v = flags->Get("mode")) {
-    if (absl::Status s = ParseMode(*v, &out); !s.ok()) return s;
-  }
-  if (auto v = flags->Get("concurrency")) {
-    auto n = ParseCount("concurrency", *v, 1, kMaxConcurrency);
-    if (!n.ok()) return n.status();
-    out.concurrency = static_cast<int>(*n);
-  }
-  if (auto v = flags->Get("streams")) {
-    if (out.mode != LoadMode::kStream) {
-      return absl::InvalidArgumentError("--streams applies to --mode stream:N only");
-    }
-    auto n = ParseCount("streams", *v, 1, out.concurrency);
-    if (!n.ok()) return n.status();
-    out.streams = static_cast<int>(*n);
-  } else {
-    out.streams = out.concurrency;
-  }
-  const int connections_wanted = out.mode == LoadMode::kStream ? out.streams : out.concurrency;
-  out.channels = std::min(connections_wanted, 4);
-  if (auto v = flags->Get("channels")) {
-    auto n = ParseCount("channels", *v, 1, kMaxChannels);
-    if (!n.ok()) return n.status();
-    out.channels = static_cast<int>(*n);
-  }
-  struct SecondsFlag {
-    const char* name;
-    double* field;
-    bool allow_zero;
-  };
-  for (const SecondsFlag& f :
-       {SecondsFlag{"duration", &out.duration_s, false}, SecondsFlag{"warmup", &out.warmup_s, true},
-        SecondsFlag{"timeout", &out.timeout_s, false},
-        SecondsFlag{"connect-timeout", &out.connect_timeout_s, false}}) {
-    if (auto v = flags->Get(f.name)) {
-      auto seconds = ParseSeconds(f.name, *v, f.allow_zero);
-      if (!seconds.ok()) return seconds.status();
-      *f.field = *seconds;
-    }
-  }
-  if (auto v = flags->Get("rate")) {
-    double rate;
-    if (!absl::SimpleAtod(*v, &rate) || !std::isfinite(rate) || rate <= 0 || rate > 1e9) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--rate must be tokens per second > 0, not '", *v, "'"));
-    }
-    out.rate = rate;
-  }
-  if (auto v = flags->Get("ttl")) {
-    auto n = ParseCount("ttl", *v, 0, UINT32_MAX);
-    if (!n.ok()) return n.status();
-    out.ttl_seconds = static_cast<uint32_t>(*n);
-  }
-  // Callback stays the default: cq did not measure cheaper per paced call (bench/README.md).
-  out.transport = LoadTransport::kCallback;
-  if (auto v = flags->Get("transport")) {
-    if (*v == "callback") {
-      out.transport = LoadTransport::kCallback;
-    } else if (*v == "cq") {
-      if (out.mode == LoadMode::kStream) {
-        return absl::InvalidArgumentError("--transport cq applies to unary and batch modes only");
-      }
-      out.transport = LoadTransport::kCq;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--transport must be callback or cq, not '", *v, "'"));
-    }
-  }
-  out.client_threads = std::min(AffinityCpuCount(), out.concurrency);
-  if (auto v = flags->Get("client-threads")) {
-    if (out.transport != LoadTransport::kCq) {
-      return absl::InvalidArgumentError("--client-threads applies to --transport cq only");
-    }
-    auto n =
-        ParseCount("client-threads", *v, 1, std::min<int64_t>(kMaxClientThreads, out.concurrency));
-    if (!n.ok()) return n.status();
-    out.client_threads = static_cast<int>(*n);
-  }
-  out.tls.ca_file = flags->Get("tls-ca").value_or("");
-  out.tls.cert_file = flags->Get("tls-cert").value_or("");
-  out.tls.key_file = flags->Get("tls-key").value_or("");
-  out.tls.server_name = flags->Get("tls-server-name").value_or("");
-  out.include_disabled = flags->Has("include-disabled");
-  out.quiet = flags->Has("quiet");
+  RETURN_IF_ERROR(ParseShape(flags, &out));
+  RETURN_IF_ERROR(ParseTiming(flags, &out));
+  RETURN_IF_ERROR(ParseTransport(flags, &out));
+  out.include_disabled = flags.Has("include-disabled");
+  out.quiet = flags.Has("quiet");
   return out;
 }
 

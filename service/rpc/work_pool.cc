@@ -12,24 +12,28 @@ WorkPool::WorkPool(int threads, size_t max_queued) : max_queued_(max_queued) {
 
 WorkPool::~WorkPool() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  ready_.notify_all();
   for (std::thread& t : threads_) t.join();
 }
 
 absl::Status WorkPool::Submit(SlicedTask* task) {
-  absl::MutexLock lock(&mu_);
-  if (queue_.size() + running_ >= max_queued_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "server overloaded: ", queue_.size() + running_, " batches in progress; retry later"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.size() + running_ >= max_queued_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "server overloaded: ", queue_.size() + running_, " batches in progress; retry later"));
+    }
+    queue_.push_back(task);
   }
-  queue_.push_back(task);
+  ready_.notify_one();
   return absl::OkStatus();
 }
 
 size_t WorkPool::queued() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return queue_.size() + running_;
 }
 
@@ -37,11 +41,8 @@ void WorkPool::Loop() {
   for (;;) {
     SlicedTask* task = nullptr;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](WorkPool* p)
-               ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return !p->queue_.empty() || p->stopping_; },
-          this));
+      std::unique_lock<std::mutex> lock(mu_);
+      ready_.wait(lock, [this] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and nothing left to run
       task = queue_.front();
       queue_.pop_front();
@@ -49,12 +50,15 @@ void WorkPool::Loop() {
     }
     const bool more = task->RunSlice();
     if (more) {
-      absl::MutexLock lock(&mu_);
-      --running_;
-      queue_.push_back(task);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --running_;
+        queue_.push_back(task);
+      }
+      ready_.notify_one();
     } else {
       task->Finish();
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       --running_;
     }
   }

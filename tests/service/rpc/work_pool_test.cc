@@ -1,10 +1,11 @@
 #include "service/rpc/work_pool.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -16,23 +17,45 @@ using ::sasmint::testing::IsOk;
 using ::sasmint::testing::StatusIs;
 using ::testing::HasSubstr;
 
+// Notification is a one-shot signal on std::mutex (this test also runs under ThreadSanitizer,
+// which cannot see Debian's uninstrumented Notification).
+class Notification {
+ public:
+  void Notify() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      notified_ = true;
+    }
+    cv_.notify_all();
+  }
+  void WaitForNotification() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return notified_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool notified_ = false;
+};
+
 // Records its slices into a shared log; the first slice of the first task can be held until
 // released, so the test controls what is queued behind it.
 class RecordingTask : public SlicedTask {
  public:
-  RecordingTask(char name, int slices, absl::Mutex* mu, std::string* log,
-                absl::Notification* hold = nullptr, absl::Notification* started = nullptr)
+  RecordingTask(char name, int slices, std::mutex* mu, std::string* log,
+                Notification* hold = nullptr, Notification* started = nullptr)
       : name_(name), slices_(slices), mu_(mu), log_(log), hold_(hold), started_(started) {}
 
   bool RunSlice() override {
-    if (started_ != nullptr && !started_->HasBeenNotified()) started_->Notify();
+    if (started_ != nullptr) started_->Notify();
     if (hold_ != nullptr) hold_->WaitForNotification();
-    absl::MutexLock lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     log_->push_back(name_);
     return --slices_ > 0;
   }
   void Finish() override {
-    absl::MutexLock lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     log_->push_back('.');
     finished_ = true;
   }
@@ -41,17 +64,17 @@ class RecordingTask : public SlicedTask {
  private:
   const char name_;
   int slices_;
-  absl::Mutex* mu_;
+  std::mutex* mu_;
   std::string* log_;
-  absl::Notification* hold_;
-  absl::Notification* started_;
+  Notification* hold_;
+  Notification* started_;
   bool finished_ = false;
 };
 
 TEST(WorkPoolTest, SlicesOfConcurrentTasksInterleaveRoundRobin) {
-  absl::Mutex mu;
+  std::mutex mu;
   std::string log;
-  absl::Notification release, started;
+  Notification release, started;
   RecordingTask gate('g', 1, &mu, &log, &release, &started);
   RecordingTask big('A', 5, &mu, &log);
   RecordingTask small('b', 2, &mu, &log);
@@ -70,9 +93,9 @@ TEST(WorkPoolTest, SlicesOfConcurrentTasksInterleaveRoundRobin) {
 }
 
 TEST(WorkPoolTest, RefusesWorkBeyondTheBound) {
-  absl::Mutex mu;
+  std::mutex mu;
   std::string log;
-  absl::Notification release, started;
+  Notification release, started;
   RecordingTask gate('g', 1, &mu, &log, &release, &started);
   RecordingTask a('a', 1, &mu, &log), b('b', 1, &mu, &log);
   {

@@ -23,9 +23,9 @@
 #include "gtest/gtest.h"
 #include "sasmint/v1/sasmint.grpc.pb.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/testing/test_identities.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_certificate.h"
+#include "tests/testing/test_identities.h"
 #include "tests/testing/vector_file.h"
 
 namespace sasmint {
@@ -291,8 +291,7 @@ TEST_F(ServeTest, DemoServesItsDevicesOnLoopbackAndStopsOnSigint) {
 }
 
 TEST_F(ServeTest, ConfigFileServesPoliciesAndDpsAndCheckConfigValidatesIt) {
-  constexpr char kGroupKey[] =
-      "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
+  constexpr const char* kGroupKey = testing::kTestGroupKey;
   testing::WriteFile(dir_ + "/devices.json", ExportLine("dev1"));
   testing::WriteFile(dir_ + "/owner.key", std::string(kKey) + "\n");
   const std::string config = dir_ + "/sasmint.json";

@@ -24,10 +24,9 @@ using ::testing::Not;
 // group key with its derived device key.
 constexpr char kHub[] = "iot-hub-for-test.azure-devices.net";
 constexpr const char* kKey = testing::kTestKey;
-constexpr char kGroupKey[] =
-    "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
-constexpr char kRegistration[] = "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6";
-constexpr char kDerivedKey[] = "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=";
+constexpr const char* kGroupKey = testing::kTestGroupKey;
+constexpr const char* kRegistration = testing::kTestRegistration;
+constexpr const char* kDerivedKey = testing::kTestDerivedKey;
 const absl::Time kNow = absl::FromUnixSeconds(1471940363 - 3600);
 
 class ConfigTest : public ::testing::Test {

@@ -8,15 +8,15 @@
 #include "gtest/gtest.h"
 #include "signer/encoding.h"
 #include "signer/sas_token.h"
+#include "tests/testing/test_identities.h"
 
 namespace sasmint {
 namespace {
 
 // The DPS documentation's published group key and derived device key.
-constexpr char kGroupKey[] =
-    "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
-constexpr char kRegistration[] = "sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6";
-constexpr char kDerived[] = "Jsm0lyGpjaVYVP2g3FnmnmG9dI/9qU24wNoykUmermc=";
+constexpr const char* kGroupKey = testing::kTestGroupKey;
+constexpr const char* kRegistration = testing::kTestRegistration;
+constexpr const char* kDerived = testing::kTestDerivedKey;
 
 Mac Probe(const HmacKey& key) {
   const uint8_t msg[] = {'p', 'r', 'o', 'b', 'e'};

@@ -31,8 +31,7 @@ constexpr char kHub[] = "hub.azure-devices.net";
 constexpr const char* kPrimary = testing::kTestKey;
 constexpr const char* kSecondary = testing::kTestKey2;
 constexpr char kOther[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-constexpr char kGroupKey[] =
-    "8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw==";
+constexpr const char* kGroupKey = testing::kTestGroupKey;
 constexpr char kIdScope[] = "0ne00000001";
 constexpr int64_t kNow = 1700000000;
 constexpr int64_t kExpiry = kNow + 3600;

@@ -27,7 +27,8 @@ constexpr CharSet MakeSet(absl::string_view extra) {
   return t;
 }
 
-// IoT Hub identity registry docs plus ':' and ';' from the .NET SDK's regex (docs/token-spec.md §4).
+// IoT Hub identity registry docs plus ':' and ';' from the .NET SDK's regex (docs/token-spec.md
+// §4).
 constexpr CharSet kIdChars = MakeSet("-:.+%_#*?!(),=@;$'");
 constexpr CharSet kPolicyChars = MakeSet("_-@.");
 constexpr CharSet kRegistrationChars = MakeSet("-._:");
@@ -58,8 +59,8 @@ absl::Status CheckChars(absl::string_view text, const CharSet& allowed, absl::st
 
 void AppendDecimal(int64_t v, std::string* out) { absl::StrAppend(out, v); }
 
-// EscapeSignatureTo appends base64(mac) with + / = escaped (docs/token-spec.md §1.4: a raw '+' decodes to a
-// space in .NET and a raw '=' truncates the value).
+// EscapeSignatureTo appends base64(mac) with + / = escaped (docs/token-spec.md §1.4: a raw '+'
+// decodes to a space in .NET and a raw '=' truncates the value).
 void EscapeSignatureTo(const Mac& mac, std::string* out) {
   char b64[Base64EncodedSize(kMacSize)];
   Base64EncodeTo(mac, b64);

@@ -33,8 +33,8 @@
 #include "signer/internal/hmac_kernel_plan.h"
 #include "signer/internal/token_text.h"
 #include "signer/sas_token.h"
-#include "tests/testing/test_seed.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_seed.h"
 #include "tests/testing/vector_file.h"
 
 namespace sasmint {

@@ -14,8 +14,8 @@
 #include "signer/crypto_backend.h"
 #include "signer/secret_bytes.h"
 #include "signer/sha256.h"
-#include "tests/testing/test_seed.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_seed.h"
 #include "tests/testing/vector_file.h"
 
 namespace sasmint {

@@ -25,8 +25,8 @@
 #include "signer/internal/cpu_features.h"
 #include "signer/secret_bytes.h"
 #include "signer/sha256.h"
-#include "tests/testing/test_seed.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_seed.h"
 
 namespace sasmint::internal {
 

@@ -12,8 +12,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "signer/crypto_backend.h"
-#include "tests/testing/test_seed.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_seed.h"
 #include "tests/testing/vector_file.h"
 
 namespace sasmint {

@@ -20,8 +20,8 @@
 #include "gtest/gtest.h"
 #include "simdjson.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/testing/test_identities.h"
 #include "tests/testing/subprocess.h"
+#include "tests/testing/test_identities.h"
 
 namespace sasmint {
 namespace {

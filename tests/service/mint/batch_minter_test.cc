@@ -89,7 +89,8 @@ class BatchMinterTest : public ::testing::Test {
       SCOPED_TRACE(absl::StrCat("item ", i, ": ", ResourceUri(requests[i].scope)));
       absl::Status allowed = Authorize(caller, requests[i].scope);
       if (!allowed.ok()) {
-        EXPECT_THAT(outcomes[i].status, StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
+        EXPECT_THAT(outcomes[i].status,
+                    StatusIs(absl::StatusCode::kPermissionDenied, ::testing::_));
         continue;
       }
       const absl::StatusOr<MintedToken> alone = minter_.Mint(

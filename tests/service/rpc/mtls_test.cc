@@ -19,9 +19,9 @@
 #include "service/rpc/tls.h"
 #include "signer/encoding.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/testing/test_identities.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_certificate.h"
+#include "tests/testing/test_identities.h"
 
 namespace sasmint {
 namespace {

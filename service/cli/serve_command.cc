@@ -213,6 +213,11 @@ void LogServing(const Keys& keys, const Server& server, const std::string& summa
                : options.tls.client_ca_file.empty() ? "server certificate only"
                : options.tls.requires_client_cert() ? "mutual (client certificate required)"
                                                     : "mutual (client certificate optional)"},
+       {"tls_reload",
+        !options.tls.enabled() ? std::string("off")
+        : options.tls.reload_interval_seconds == 0
+            ? std::string("read once at start")
+            : absl::StrCat("files read every ", options.tls.reload_interval_seconds, " s")},
        {"health", server.health_port() == 0 ? std::string("on the main listener")
                                             : absl::StrCat(options.health_listen_address, " (port ",
                                                            server.health_port(), ", plaintext)")},

@@ -16,6 +16,9 @@ absl::Status ValidateTlsOptions(const TlsOptions& o) {
     return absl::InvalidArgumentError(
         "tls: require_client_cert needs client_ca_file (the CA that signs client certificates)");
   }
+  if (o.reload_interval_seconds < 0 || o.reload_interval_seconds > 86400) {
+    return absl::InvalidArgumentError("tls: reload_interval_seconds must be 0 to 86400");
+  }
   return absl::OkStatus();
 }
 

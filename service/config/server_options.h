@@ -23,6 +23,11 @@ struct TlsOptions {
   // Whether a client certificate is required; unset means "when client_ca_file is set". When not
   // required, a client may connect without one and is then "anonymous".
   std::optional<bool> require_client_cert;
+  // How often the three files are read again, so that a renewed certificate or CA bundle (a
+  // cert-manager renewal, a kubelet Secret swap) is served to new connections without a restart.
+  // A new pair whose key does not match its certificate is ignored (the old pair stays). 0 reads
+  // them once, at start.
+  int reload_interval_seconds = 60;
 
   bool enabled() const { return !cert_file.empty(); }
   bool requires_client_cert() const {

@@ -66,8 +66,9 @@ absl::Status ParseLimits(const JsonReader& json, JsonElement value, ServerOption
 absl::Status ParseTls(const JsonReader& json, JsonElement value, TlsOptions* out) {
   JsonObject obj;
   RETURN_IF_ERROR(json.Object("tls", value, &obj));
-  RETURN_IF_ERROR(json.CheckNames(
-      "tls", obj, {"cert_file", "key_file", "client_ca_file", "require_client_cert"}));
+  RETURN_IF_ERROR(json.CheckNames("tls", obj,
+                                  {"cert_file", "key_file", "client_ca_file", "require_client_cert",
+                                   "reload_interval_seconds"}));
   JsonElement v;
   for (auto [name, field] : {std::pair<const char*, std::string*>{"cert_file", &out->cert_file},
                              {"key_file", &out->key_file},
@@ -83,6 +84,11 @@ absl::Status ParseTls(const JsonReader& json, JsonElement value, TlsOptions* out
     bool require = false;
     RETURN_IF_ERROR(json.Bool("tls.require_client_cert", v, &require));
     out->require_client_cert = require;
+  }
+  if (JsonReader::Find(obj, "reload_interval_seconds", &v)) {
+    int64_t seconds = 0;
+    RETURN_IF_ERROR(json.Int("tls.reload_interval_seconds", v, 0, 86400, &seconds));
+    out->reload_interval_seconds = static_cast<int>(seconds);
   }
   if (auto s = ValidateTlsOptions(*out); !s.ok()) {
     return json.Error("tls", absl::StripPrefix(s.message(), "tls: "));

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "service/rpc/tls.h"
 
 namespace sasmint {
@@ -99,23 +100,67 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                                  " (address in use, not local, or malformed)"));
     }
   }
+  for (grpc::Server* s : {server->server_.get(), server->health_server_.get()}) {
+    if (s == nullptr || s->GetHealthCheckService() == nullptr) continue;
+    s->GetHealthCheckService()->SetServingStatus(std::string(kLivenessService), true);
+  }
   server->SetServing(false);
+  if (options.tls.enabled() && options.tls.reload_interval_seconds > 0) {
+    server->tls_watcher_ = std::thread(&Server::WatchTls, server.get(), options.tls, clock);
+  }
   return server;
 }
 
 Server::~Server() { Shutdown(absl::ZeroDuration(), absl::ZeroDuration()); }
 
 void Server::SetServing(bool serving) {
+  std::lock_guard<std::mutex> lock(mu_);
+  keys_ready_ = serving;
+  PublishReadiness();
+}
+
+void Server::WatchTls(TlsOptions options, const Clock* clock) {
+  const auto interval = std::chrono::seconds(options.reload_interval_seconds);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!tls_wake_.wait_for(lock, interval, [this] { return stopping_; })) {
+    lock.unlock();
+    const absl::Status usable = CheckTlsMaterial(options, clock->Now());
+    lock.lock();
+    if (usable.ok() == tls_usable_) continue;
+    tls_usable_ = usable.ok();
+    if (usable.ok()) {
+      Log(LogLevel::kInfo, "TLS files usable again: ready");
+    } else {
+      Log(LogLevel::kError, "TLS files unusable: not ready until they are fixed",
+          {{"error", usable.message()}});
+    }
+    PublishReadiness();
+  }
+}
+
+void Server::StopWatchingTls() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  tls_wake_.notify_all();
+  if (tls_watcher_.joinable()) tls_watcher_.join();
+}
+
+void Server::PublishReadiness() {
+  const bool serving = keys_ready_ && tls_usable_;
   for (grpc::Server* s : {server_.get(), health_server_.get()}) {
     if (s == nullptr) continue;
     grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();
     if (health == nullptr) continue;
-    health->SetServingStatus(serving);
-    health->SetServingStatus("sasmint.v1.TokenService", serving);
+    // Named one by one: the overload without a name would also turn liveness off.
+    health->SetServingStatus("", serving);
+    health->SetServingStatus(std::string(kReadinessService), serving);
   }
 }
 
 void Server::Shutdown(absl::Duration drain, absl::Duration grace) {
+  StopWatchingTls();
   if (server_ == nullptr) return;
   // Closing the server outright cancels calls that raced with it (clients see CANCELLED, which
   // they cannot tell from lost work). Refusing new work with UNAVAILABLE first lets clients move

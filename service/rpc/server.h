@@ -8,16 +8,27 @@
 // called once keys are loaded. With TLS options the main and admin listeners speak TLS (mutual
 // TLS with a client CA) and, with an enabled Authorizer, every call is authorized for its caller
 // (token_service.h); health_listen_address then serves grpc.health.v1.Health alone, in
-// plaintext, for probes that cannot present client certificates. Thread-safe.
+// plaintext, for probes that cannot present client certificates.
+//
+// Health service names: "" and kReadinessService ("sasmint.v1.TokenService") are SERVING only
+// while tokens can be minted (keys loaded, not draining, and, with TLS files reloaded, the files
+// on disk usable: CheckTlsMaterial in tls.h, checked at the reload interval): readiness.
+// kLivenessService
+// ("liveness") is SERVING from start until the listeners close, whatever the keys do (a failed
+// reload keeps the old keys and is no reason to restart the process): liveness. Thread-safe.
 #ifndef SASMINT_SERVICE_RPC_SERVER_H_
 #define SASMINT_SERVICE_RPC_SERVER_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "service/admin/key_admin.h"
@@ -27,6 +38,9 @@
 #include "service/rpc/token_service.h"
 
 namespace sasmint {
+
+inline constexpr absl::string_view kReadinessService = "sasmint.v1.TokenService";
+inline constexpr absl::string_view kLivenessService = "liveness";
 
 class Server {
  public:
@@ -48,7 +62,8 @@ class Server {
   // signer returns the BatchSigner's description (ISA and kernels), for logs.
   const std::string& signer() const { return signer_description_; }
 
-  // SetServing sets the health status of the server and of every service it hosts.
+  // SetServing says whether keys are loaded and work is accepted; readiness is SERVING when this
+  // and the TLS check both say so (liveness stays SERVING).
   void SetServing(bool serving);
 
   // Shutdown stops the server gracefully: health turns NOT_SERVING and, for `drain`, new calls
@@ -60,6 +75,10 @@ class Server {
  private:
   Server() = default;
 
+  void PublishReadiness();
+  void WatchTls(TlsOptions options, const Clock* clock);
+  void StopWatchingTls();
+
   std::unique_ptr<TokenServiceImpl> token_service_;
   std::unique_ptr<v1::KeyAdmin::CallbackService> key_admin_;
   std::unique_ptr<grpc::Server> server_;
@@ -69,6 +88,13 @@ class Server {
   int admin_port_ = 0;
   int health_port_ = 0;
   std::string signer_description_;
+
+  std::mutex mu_;
+  std::condition_variable tls_wake_;
+  bool keys_ready_ = false;  // guarded by mu_
+  bool tls_usable_ = true;   // guarded by mu_
+  bool stopping_ = false;    // guarded by mu_
+  std::thread tls_watcher_;  // only when TLS files are reloaded
 };
 
 }  // namespace sasmint

@@ -22,11 +22,15 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/secret_volume.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 
 namespace sasmint {
 namespace {
+
+using ::sasmint::testing::FakeSecretVolume;
+using ::sasmint::testing::WriteInPlace;
 
 using ::sasmint::testing::StatusIs;
 using ::testing::ElementsAre;
@@ -75,14 +79,6 @@ std::string ReadAll(const std::string& path) {
   return s.str();
 }
 
-// WriteInPlace truncates and rewrites the existing inode (IN_CLOSE_WRITE).
-void WriteInPlace(const std::string& path, const std::string& contents) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0) << path;
-  ASSERT_EQ(write(fd, contents.data(), contents.size()), static_cast<ssize_t>(contents.size()));
-  ASSERT_EQ(close(fd), 0);
-}
-
 // ReplaceByRename writes a temporary file beside `path` and renames it over `path`, as editors,
 // config managers and `kubectl cp`-style tools do (IN_MOVED_TO; the old inode is gone).
 void ReplaceByRename(const std::string& path, const std::string& contents) {
@@ -90,56 +86,6 @@ void ReplaceByRename(const std::string& path, const std::string& contents) {
   WriteInPlace(tmp, contents);
   ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0);
 }
-
-// FakeSecretVolume lays out a directory exactly as kubelet's AtomicWriter does for a Secret or
-// ConfigMap volume, and updates it the same way:
-//   dir/..2026_11_28_19_00_00.000000001/<file>   the payload, one timestamped dir per version
-//   dir/..data -> ..2026_11_28_19_00_00.000000001
-//   dir/<file> -> ..data/<file>                  what the pod's container reads
-// Update: write the new timestamped dir, symlink ..data_tmp to it, rename ..data_tmp over ..data
-// (the atomic switch), add visible symlinks for new files, remove visible symlinks of files no
-// longer in the payload, then delete the old timestamped dir.
-class FakeSecretVolume {
- public:
-  explicit FakeSecretVolume(std::string dir) : dir_(std::move(dir)) {}
-
-  // KeepOldVersions leaves old timestamped dirs in place, so that the `..data` rename is the
-  // only event a watcher can see.
-  void KeepOldVersions() { keep_old_ = true; }
-
-  void Update(const std::map<std::string, std::string>& payload) {
-    ++version_;
-    const std::string ts = absl::StrFormat("..2026_11_28_19_%02d_00.%09d", version_, version_);
-    ASSERT_EQ(mkdir((dir_ + "/" + ts).c_str(), 0755), 0);
-    for (const auto& [name, contents] : payload)
-      WriteInPlace(dir_ + "/" + ts + "/" + name, contents);
-    const std::string tmp_link = dir_ + "/..data_tmp";
-    ASSERT_EQ(symlink(ts.c_str(), tmp_link.c_str()), 0);
-    ASSERT_EQ(rename(tmp_link.c_str(), (dir_ + "/..data").c_str()), 0);
-    for (const auto& [name, contents] : payload) {
-      if (visible_.insert(name).second) {
-        ASSERT_EQ(symlink(("..data/" + name).c_str(), (dir_ + "/" + name).c_str()), 0);
-      }
-    }
-    for (auto it = visible_.begin(); it != visible_.end();) {
-      if (payload.contains(*it)) {
-        ++it;
-        continue;
-      }
-      ASSERT_EQ(unlink((dir_ + "/" + *it).c_str()), 0);
-      it = visible_.erase(it);
-    }
-    if (!current_ts_.empty() && !keep_old_) std::filesystem::remove_all(dir_ + "/" + current_ts_);
-    current_ts_ = ts;
-  }
-
- private:
-  const std::string dir_;
-  int version_ = 0;
-  std::string current_ts_;
-  std::set<std::string> visible_;
-  bool keep_old_ = false;
-};
 
 class FileWatcherTest : public ::testing::Test {
  protected:

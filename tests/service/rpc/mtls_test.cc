@@ -1,9 +1,12 @@
 // Mutual TLS and per-caller authorization end to end: a real server on loopback ports with
 // certificates made at test time, called through real TLS channels.
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -18,6 +21,7 @@
 #include "service/rpc/server.h"
 #include "service/rpc/tls.h"
 #include "signer/encoding.h"
+#include "tests/testing/secret_volume.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_certificate.h"
@@ -358,11 +362,20 @@ TEST_F(MtlsTest, PlaintextHealthPortFollowsServingWhileMainPortNeedsCertificates
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response.status();
   };
+  // Readiness waits for keys; liveness is SERVING from the start (a pod loading 10M identities
+  // must not be restarted for it).
   EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(check("sasmint.v1.TokenService"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(check("liveness"), grpc::health::v1::HealthCheckResponse::SERVING);
   LoadKeys();
   EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_EQ(check("sasmint.v1.TokenService"), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(check("liveness"), grpc::health::v1::HealthCheckResponse::SERVING);
+  // Draining: readiness goes first, so endpoints drop the pod; liveness stays.
+  server_->SetServing(false);
+  EXPECT_EQ(check("sasmint.v1.TokenService"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(check("liveness"), grpc::health::v1::HealthCheckResponse::SERVING);
+  server_->SetServing(true);
   // Health only: no TokenService on the plaintext port.
   v1::MintTokenResponse response;
   EXPECT_EQ(Mint(health_channel, "eu-1", &response).error_code(), grpc::StatusCode::UNIMPLEMENTED);
@@ -373,6 +386,123 @@ TEST_F(MtlsTest, PlaintextHealthPortFollowsServingWhileMainPortNeedsCertificates
   EXPECT_EQ(main_health->Check(Context().get(), grpc::health::v1::HealthCheckRequest(), &ignored)
                 .error_code(),
             grpc::StatusCode::UNAVAILABLE);
+}
+
+// The server's certificate and client CA come from a kubelet-style Secret volume (as
+// cert-manager's Secret is mounted); a renewal, a CA rotation and a broken update are published
+// the way the kubelet does, while the server runs.
+TEST(TlsReloadTest, RenewedCertificateAndClientCaAreServedWithoutARestart) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string mount = dir + "/tls";
+  ASSERT_EQ(mkdir(mount.c_str(), 0755), 0);
+  testing::FakeSecretVolume volume(mount);
+  const TestIdentity old_ca = testing::MakeTestCa("old CA");
+  const TestIdentity new_ca = testing::MakeTestCa("new CA");
+  const std::vector<std::string> sans = {"DNS:sasmint.test"};
+  const TestIdentity old_server = testing::IssueCertificate(old_ca, "sasmint.test", sans);
+  const TestIdentity new_server = testing::IssueCertificate(new_ca, "sasmint.test", sans);
+  const TestIdentity old_client = testing::IssueCertificate(old_ca, "gw");
+  const TestIdentity new_client = testing::IssueCertificate(new_ca, "gw");
+  volume.Update({{"tls.crt", old_server.cert_pem},
+                 {"tls.key", old_server.key_pem},
+                 {"ca.crt", old_ca.cert_pem}});
+  for (const auto& [name, pem] :
+       {std::pair<std::string, std::string>{"old-ca.crt", old_ca.cert_pem},
+        {"new-ca.crt", new_ca.cert_pem},
+        {"old.crt", old_client.cert_pem},
+        {"old.key", old_client.key_pem},
+        {"new.crt", new_client.cert_pem},
+        {"new.key", new_client.key_pem}}) {
+    testing::WriteFile(dir + "/" + name, pem);
+  }
+
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.tls = {mount + "/tls.crt", mount + "/tls.key", mount + "/ca.crt", std::nullopt};
+  options.tls.reload_interval_seconds = 1;
+  options.health_listen_address = "127.0.0.1:0";
+  KeyStore store;
+  FakeClock clock{absl::FromUnixSeconds(kNow)};
+  KeyAdmin admin(&store, &clock, KeyAdminOptions{});
+  auto table = std::make_shared<IdentityTable>();
+  ASSERT_THAT(LoadExportText(ExportLine("eu-1"), "test", kHub, table.get()), IsOk());
+  ASSERT_THAT(admin.Start(std::move(table)), IsOk());
+  auto server = Server::Start(options, &store, &clock, &admin);
+  ASSERT_THAT(server, IsOk());
+  (*server)->SetServing(true);
+  const std::string target = absl::StrCat("127.0.0.1:", (*server)->port());
+
+  // A fresh channel each time: a handshake happens per connection, and only new handshakes see
+  // new credentials.
+  const auto mint = [&](const std::string& ca, const std::string& client) {
+    ClientTlsOptions tls;
+    tls.ca_file = dir + "/" + ca;
+    tls.cert_file = dir + "/" + client + ".crt";
+    tls.key_file = dir + "/" + client + ".key";
+    tls.server_name = "sasmint.test";
+    auto channel = MakeClientChannel(target, tls);
+    EXPECT_THAT(channel, IsOk());
+    v1::MintTokenResponse response;
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    v1::MintTokenRequest request;
+    request.mutable_identity()->set_hub(kHub);
+    request.mutable_identity()->set_device_id("eu-1");
+    return v1::TokenService::NewStub(*channel)->MintToken(context.get(), request, &response).ok();
+  };
+  const auto eventually = [&](const std::string& ca, const std::string& client) {
+    for (const absl::Time end = absl::Now() + absl::Seconds(10); absl::Now() < end;) {
+      if (mint(ca, client)) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(mint("old-ca.crt", "old"));
+  EXPECT_FALSE(mint("new-ca.crt", "new"));
+
+  // Both rotated at once: the new server certificate and the new client CA.
+  volume.Update({{"tls.crt", new_server.cert_pem},
+                 {"tls.key", new_server.key_pem},
+                 {"ca.crt", new_ca.cert_pem}});
+  EXPECT_TRUE(eventually("new-ca.crt", "new"));
+  EXPECT_FALSE(mint("old-ca.crt", "old"));  // neither the old server chain nor the old client CA
+
+  // A broken update (the key of another certificate) breaks handshakes (gRPC takes it), so
+  // readiness reports it until the files are fixed; liveness does not (a restart would not help).
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*server)->health_port()), grpc::InsecureChannelCredentials()));
+  const auto status = [&](const std::string& service) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    EXPECT_TRUE(health->Check(&context, request, &response).ok());
+    return response.status();
+  };
+  const auto readiness_becomes = [&](grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+    for (const absl::Time end = absl::Now() + absl::Seconds(10); absl::Now() < end;) {
+      if (status("sasmint.v1.TokenService") == want) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  };
+  EXPECT_EQ(status("sasmint.v1.TokenService"), grpc::health::v1::HealthCheckResponse::SERVING);
+  volume.Update({{"tls.crt", old_server.cert_pem},
+                 {"tls.key", new_server.key_pem},
+                 {"ca.crt", new_ca.cert_pem}});
+  EXPECT_TRUE(readiness_becomes(grpc::health::v1::HealthCheckResponse::NOT_SERVING));
+  EXPECT_EQ(status(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(status("liveness"), grpc::health::v1::HealthCheckResponse::SERVING);
+  volume.Update({{"tls.crt", new_server.cert_pem},
+                 {"tls.key", new_server.key_pem},
+                 {"ca.crt", new_ca.cert_pem}});
+  EXPECT_TRUE(readiness_becomes(grpc::health::v1::HealthCheckResponse::SERVING));
+  EXPECT_TRUE(eventually("new-ca.crt", "new"));
+  // Keys unloaded (draining) keeps readiness off whatever TLS says.
+  (*server)->SetServing(false);
+  EXPECT_EQ(status("sasmint.v1.TokenService"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  (*server)->Shutdown(absl::ZeroDuration(), absl::ZeroDuration());
 }
 
 TEST(TlsOptionsTest, BadMaterialIsRefusedAtStartWithTheFileName) {

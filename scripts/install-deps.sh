@@ -2,17 +2,24 @@
 # Installs every build and test dependency of sasmint from Debian 12 packages.
 # Idempotent and quiet: packages already present are skipped; `apt-get update` runs only when
 # something is missing. Run as root (or with sudo available).
+#
+#   install-deps.sh           everything: build, tests, benchmarks, BoringSSL, fuzzers
+#   install-deps.sh --image   only what building the binaries needs (the Containerfile's stage)
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config ca-certificates
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libssl-dev android-libboringssl-dev
-  libsimdjson-dev
-  libipsec-mb-dev                              # signer_benchmark's ipsecmb variants (optional)
-  clang-14 libfuzzer-14-dev libclang-rt-14-dev # tests/fuzz (libFuzzer, clang only)
+  libabsl-dev libssl-dev libsimdjson-dev
 )
+if [ "${1:-}" != "--image" ]; then
+  packages+=(
+    git libgtest-dev libgmock-dev googletest libbenchmark-dev
+    android-libboringssl-dev
+    libipsec-mb-dev                              # signer_benchmark's ipsecmb variants (optional)
+    clang-14 libfuzzer-14-dev libclang-rt-14-dev # tests/fuzz (libFuzzer, clang only)
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,9 +1,13 @@
 // The key sources of the configuration: `hubs` (with their policies and device files) and `dps`
 // (enrollment groups). Keys are read inline or from files and kept decoded in SecretBytes.
+#include <glob.h>
+
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -135,6 +139,37 @@ absl::Status ParseActiveSlot(const JsonReader& json, const std::string& path, Js
   return absl::OkStatus();
 }
 
+// AddDeviceFiles adds `file`, or, if its last component holds a `*` or `?`, every file it
+// matches, sorted (a shell wildcard, expanded at every load and reload, so that shards added to
+// a mounted directory are read with no change here). Names starting with a dot never match: the
+// kubelet's `..data` and timestamped directories stay out. A pattern that matches nothing is an
+// error: a key source that vanished must not look like an empty fleet.
+absl::Status AddDeviceFiles(const JsonReader& json, const std::string& item,
+                            const std::string& file, std::vector<std::string>* out) {
+  const size_t slash = file.rfind('/');
+  const absl::string_view name = slash == std::string::npos
+                                     ? absl::string_view(file)
+                                     : absl::string_view(file).substr(slash + 1);
+  if (absl::string_view(file)
+          .substr(0, slash == std::string::npos ? 0 : slash)
+          .find_first_of("*?[") != absl::string_view::npos) {
+    return json.Error(item, "a wildcard may only be in the file name, not in a directory");
+  }
+  if (name.find_first_of("*?") == absl::string_view::npos) {
+    out->push_back(file);
+    return absl::OkStatus();
+  }
+  glob_t matches{};
+  const int rc = glob(file.c_str(), GLOB_ERR | GLOB_NOSORT, nullptr, &matches);
+  const auto free_matches = absl::MakeCleanup([&matches] { globfree(&matches); });
+  if (rc == GLOB_NOMATCH) return json.Error(item, absl::StrCat(file, " matches no file"));
+  if (rc != 0) return json.Error(item, absl::StrCat("cannot list the directory of ", file));
+  std::vector<std::string> files(matches.gl_pathv, matches.gl_pathv + matches.gl_pathc);
+  std::sort(files.begin(), files.end());
+  out->insert(out->end(), files.begin(), files.end());
+  return absl::OkStatus();
+}
+
 absl::Status ParseHub(const ConfigReader& reader, absl::string_view path, JsonElement e,
                       HubConfig* out) {
   const JsonReader& json = reader.json;
@@ -155,8 +190,9 @@ absl::Status ParseHub(const ConfigReader& reader, absl::string_view path, JsonEl
     size_t i = 0;
     for (JsonElement f : files) {
       std::string file;
-      RETURN_IF_ERROR(json.String(absl::StrCat(path, ".device_files[", i++, "]"), f, &file));
-      out->device_files.push_back(json.ResolvePath(file));
+      const std::string item = absl::StrCat(path, ".device_files[", i++, "]");
+      RETURN_IF_ERROR(json.String(item, f, &file));
+      RETURN_IF_ERROR(AddDeviceFiles(json, item, json.ResolvePath(file), &out->device_files));
     }
   }
   if (JsonReader::Find(obj, "active_slot", &v)) {

@@ -1,5 +1,7 @@
 #include "service/config/config.h"
 
+#include <sys/stat.h>
+
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -7,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "service/mint/minter.h"
 #include "signer/encoding.h"
+#include "tests/testing/secret_volume.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/test_identities.h"
@@ -269,6 +272,54 @@ TEST_F(ConfigTest, BadDeviceFileFailsTheBuild) {
                        Parse(R"({"hubs": [{"host": "h.net", "device_files": ["devices.json"]}]})"));
   EXPECT_THAT(BuildIdentityTable(config),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("devices.json:1: malformed")));
+}
+
+// Several Secrets projected into one directory (each a shard of the fleet's export): one pattern
+// names them all, so that adding a shard needs no configuration change.
+TEST_F(ConfigTest, DeviceFilePatternReadsEveryShardOfAProjectedVolume) {
+  const std::string keys = dir_ + "/keys";
+  ASSERT_EQ(mkdir(keys.c_str(), 0755), 0);
+  testing::FakeSecretVolume volume(keys);
+  volume.Update({{"shard-1.json", testing::ExportLine("dev-b", "", kKey)},
+                 {"shard-0.json", testing::ExportLine("dev-a", "", kKey)},
+                 {"README", "not an export"}});
+  const std::string json =
+      R"({"hubs": [{"host": "h.net", "device_files": ["keys/shard-*.json"]}]})";
+  ASSERT_OK_AND_ASSIGN(ServiceConfig config, Parse(json));
+  // Sorted, through the visible links (never ..data or the timestamped directory).
+  EXPECT_THAT(config.hubs[0].device_files,
+              ::testing::ElementsAre(keys + "/shard-0.json", keys + "/shard-1.json"));
+  ASSERT_OK_AND_ASSIGN(auto table, BuildIdentityTable(config));
+  EXPECT_EQ(table->size(), 2u);
+
+  // A shard added in the next kubelet update is read by the next parse (every reload parses).
+  volume.Update({{"shard-0.json", testing::ExportLine("dev-a", "", kKey)},
+                 {"shard-1.json", testing::ExportLine("dev-b", "", kKey)},
+                 {"shard-2.json", testing::ExportLine("dev-c", "", kKey)}});
+  ASSERT_OK_AND_ASSIGN(config, Parse(json));
+  ASSERT_OK_AND_ASSIGN(table, BuildIdentityTable(config));
+  EXPECT_EQ(table->size(), 3u);
+
+  EXPECT_THAT(Parse(R"({"hubs": [{"host": "h.net", "device_files": ["keys/none-*.json"]}]})"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("hubs[0].device_files[0]"), HasSubstr("matches no file"))));
+  EXPECT_THAT(Parse(R"({"hubs": [{"host": "h.net", "device_files": ["k*/shard-0.json"]}]})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("only be in the file name")));
+}
+
+TEST_F(ConfigTest, TlsReloadInterval) {
+  testing::WriteFile(dir_ + "/devices.json", testing::ExportLine("d", "", kKey));
+  ASSERT_OK_AND_ASSIGN(ServiceConfig config, Parse(R"({
+    "hubs": [{"host": "h.net", "device_files": ["devices.json"]}],
+    "tls": {"cert_file": "c.pem", "key_file": "k.pem", "reload_interval_seconds": 5}})"));
+  EXPECT_EQ(config.server.tls.reload_interval_seconds, 5);
+  ASSERT_OK_AND_ASSIGN(config, Parse(R"({
+    "hubs": [{"host": "h.net", "device_files": ["devices.json"]}],
+    "tls": {"cert_file": "c.pem", "key_file": "k.pem"}})"));
+  EXPECT_EQ(config.server.tls.reload_interval_seconds, 60);
+  EXPECT_THAT(Parse(R"({"hubs": [{"host": "h.net", "device_files": ["devices.json"]}],
+    "tls": {"cert_file": "c.pem", "key_file": "k.pem", "reload_interval_seconds": -1}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reload_interval_seconds")));
 }
 
 }  // namespace

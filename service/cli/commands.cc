@@ -16,6 +16,7 @@ int Main(int argc, char** argv) {
   if (command == "token") return RunToken(args);
   if (command == "derive-key") return RunDeriveKey(args);
   if (command == "mint") return RunMint(args);
+  if (command == "health") return RunHealth(args);
   if (command == "verify") return RunVerify(args);
   if (command == "serve") return RunServe(args);
   if (command == "help" || command == "--help" || command == "-h") {

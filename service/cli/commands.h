@@ -24,6 +24,8 @@
 //                 --primary-thumbprint X [--secondary-thumbprint Y]) [--now UNIX] [--json]
 //                 exit 0: IoT Hub would accept; 1: it would reject; 2: usage or I/O error
 //                 (--server takes mint's --tls-* flags)
+//     health      --server ADDR [--service NAME] [--timeout S] [mint's --tls-* flags]
+//                 prints SERVING or NOT_SERVING; exit 0 only when SERVING
 //
 // Each Run* function takes the arguments after the subcommand and returns the process exit
 // code: 0 success, 1 a runtime failure (server unreachable, RPC error, load failure), 2 bad
@@ -46,6 +48,7 @@ int RunToken(const std::vector<std::string>& args);
 int RunDeriveKey(const std::vector<std::string>& args);
 int RunMint(const std::vector<std::string>& args);
 int RunVerify(const std::vector<std::string>& args);
+int RunHealth(const std::vector<std::string>& args);
 // RunServe blocks SIGINT and SIGTERM before starting any thread, serves until one arrives, then
 // shuts down gracefully and returns 0.
 int RunServe(const std::vector<std::string>& args);

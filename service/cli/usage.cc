@@ -24,7 +24,9 @@ absl::string_view Usage() {
          "  verify      --cert FILE --hub HOST --device ID [--module ID] (--server ADDR |\n"
          "              --primary-thumbprint X [--secondary-thumbprint Y]) [--now UNIX] [--json]\n"
          "              exit 0: IoT Hub would accept; 1: it would reject; 2: usage or I/O error\n"
-         "              (--server takes mint's --tls-* flags)\n";
+         "              (--server takes mint's --tls-* flags)\n"
+         "  health      --server ADDR [--service NAME] [--timeout S] [mint's --tls-* flags]\n"
+         "              prints SERVING or NOT_SERVING; exit 0 only when SERVING\n";
 }
 
 }  // namespace sasmint::cli

@@ -99,7 +99,7 @@ function(allowed from to out)
 endfunction()
 
 function(is_grpc_library lib out)
-  if(lib MATCHES "^(gRPC::|protobuf::|grpc|gpr|libprotobuf)" OR lib STREQUAL "sasmint_proto")
+  if(lib MATCHES "^(gRPC::|protobuf::|grpc|gpr|libprotobuf)" OR lib MATCHES "^sasmint_(health_)?proto$")
     set(${out} TRUE PARENT_SCOPE)
   else()
     set(${out} FALSE PARENT_SCOPE)

@@ -290,6 +290,27 @@ TEST_F(ServeTest, DemoServesItsDevicesOnLoopbackAndStopsOnSigint) {
   EXPECT_EQ(*code, 0);
 }
 
+TEST_F(ServeTest, HealthReportsReadinessAndLivenessAndFailsFastWhenUnreachable) {
+  const std::string port = StartServer({"--demo"});
+  const std::string server = "127.0.0.1:" + port;
+  for (const std::string service : {"", "sasmint.v1.TokenService", "liveness"}) {
+    const ProcessResult r = Sasmint({"health", "--server", server, "--service", service});
+    EXPECT_EQ(r.exit_code, 0) << service << ": " << r.err;
+    EXPECT_EQ(r.out, "SERVING\n");
+  }
+  const ProcessResult unknown = Sasmint({"health", "--server", server, "--service", "nope"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
+  EXPECT_EQ(Sasmint({"health"}).exit_code, 2);
+  server_->Signal(SIGTERM);
+  ASSERT_THAT(server_->Wait(absl::Seconds(20)), IsOk());
+  // Nothing listens now: a probe fails within its timeout instead of waiting for the server.
+  const absl::Time start = absl::Now();
+  const ProcessResult gone = Sasmint({"health", "--server", server, "--timeout", "3"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3.5));
+}
+
 TEST_F(ServeTest, ConfigFileServesPoliciesAndDpsAndCheckConfigValidatesIt) {
   constexpr const char* kGroupKey = testing::kTestGroupKey;
   testing::WriteFile(dir_ + "/devices.json", ExportLine("dev1"));

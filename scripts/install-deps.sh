@@ -5,6 +5,8 @@
 #
 #   install-deps.sh           everything: build, tests, benchmarks, BoringSSL, fuzzers
 #   install-deps.sh --image   only what building the binaries needs (the Containerfile's stage)
+#   install-deps.sh --deploy  the container and Kubernetes tools of the deployment checks
+#                             (podman, buildah, runc, debootstrap; kubectl if absent; npm)
 set -euo pipefail
 
 packages=(
@@ -12,7 +14,16 @@ packages=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev libsimdjson-dev
 )
-if [ "${1:-}" != "--image" ]; then
+if [ "${1:-}" = "--deploy" ]; then
+  packages=(podman buildah runc catatonit debootstrap containernetworking-plugins iptables openssl)
+  command -v npm >/dev/null || packages+=(nodejs npm)
+  # kubectl with kustomize v4+ (components): the machine's own, else the kubectl package where an
+  # apt source has it, else Debian's kubernetes-client (whose kustomize is too old: the checks
+  # say so).
+  if ! command -v kubectl >/dev/null; then
+    if apt-cache show kubectl >/dev/null 2>&1; then packages+=(kubectl); else packages+=(kubernetes-client); fi
+  fi
+elif [ "${1:-}" != "--image" ]; then
   packages+=(
     git libgtest-dev libgmock-dev googletest libbenchmark-dev
     android-libboringssl-dev

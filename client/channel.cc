@@ -7,6 +7,14 @@
 
 namespace sasmint {
 
+grpc::ChannelArguments GatewayChannelArguments(grpc::ChannelArguments args) {
+  args.SetServiceConfigJSON(std::string(kGatewayServiceConfig));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return args;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeClientChannel(const std::string& target,
                                                                  const ClientTlsOptions& tls,
                                                                  grpc::ChannelArguments args) {

@@ -13,8 +13,35 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace sasmint {
+
+// kGatewayServiceConfig is the gRPC service config for clients of several sasmint replicas
+// (k8s/README.md gives it for other languages): round_robin over every address the target
+// resolves to (dns:/// of the headless Service, or "ipv4:a:p,b:p"); client-side health checking
+// against readiness, so that a replica that turns NOT_SERVING (draining on SIGTERM, keys not yet
+// loaded, TLS files broken) stops getting calls as soon as it says so; and retries of the unary
+// methods on UNAVAILABLE (minting again is harmless), for the calls that a replica refused while
+// draining or lost when it went away. Retries are throttled: when every replica is down they
+// stop instead of multiplying the load.
+inline constexpr absl::string_view kGatewayServiceConfig = R"json({
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "healthCheckConfig": {"serviceName": "sasmint.v1.TokenService"},
+  "methodConfig": [{
+    "name": [{"service": "sasmint.v1.TokenService", "method": "MintToken"},
+             {"service": "sasmint.v1.TokenService", "method": "MintTokens"},
+             {"service": "sasmint.v1.TokenService", "method": "VerifyToken"}],
+    "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.02s", "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}
+  }],
+  "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.1}
+})json";
+
+// GatewayChannelArguments returns `args` with kGatewayServiceConfig as the service config (used
+// unless the resolver supplies one) and a reconnect backoff of 100 ms growing to 1 s instead of
+// gRPC's 1 s to 120 s, so that a restarted replica gets calls again within a second.
+grpc::ChannelArguments GatewayChannelArguments(grpc::ChannelArguments args = {});
 
 struct ClientTlsOptions {
   std::string ca_file;    // PEM CA that signs the server's certificate; TLS is on when set

@@ -51,7 +51,9 @@ const char* StateName(grpc_connectivity_state state) {
 absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> Connect(const LoadOptions& options) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < options.channels; ++i) {
-    grpc::ChannelArguments args;
+    // As gateways connect (client/channel.h): round robin over every address of the target,
+    // health-checked, unary calls retried on UNAVAILABLE.
+    grpc::ChannelArguments args = GatewayChannelArguments();
     // Channels with equal arguments share subchannels, i.e. one TCP connection. A local
     // subchannel pool, and an argument that differs per channel, give each its own.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);

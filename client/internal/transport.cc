@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/channel.h"
 #include "sasmint/v1/sasmint.grpc.pb.h"
 
 namespace sasmint::client::internal {
@@ -539,12 +540,9 @@ absl::StatusOr<std::unique_ptr<Transport>> MakeTransport(const TransportOptions&
     ssl.pem_cert_chain = options.tls_cert_chain_pem;
     credentials = grpc::SslCredentials(ssl);
   }
-  grpc::ChannelArguments args;
-  // A restarted server is used within a second: gRPC's default reconnect backoff starts at 1 s
-  // and grows to 120 s.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  args.SetLoadBalancingPolicyName("round_robin");
+  // Round robin over the replicas, health-checked, unary calls retried on UNAVAILABLE, a
+  // restarted server used within a second (client/channel.h).
+  grpc::ChannelArguments args = GatewayChannelArguments();
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options.target, credentials, args);

@@ -226,8 +226,13 @@ function checkPolicy(objects, source, errors) {
       fail(`terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} must exceed ` +
            `preStop + drain + grace = ${needed} s`);
     }
-    const admin = (c.args ?? []).includes("--admin-listen") || config.admin?.listen;
-    if (admin && !byKind("NetworkPolicy").some((n) => (n.spec.ingress ?? []).some(
+    // KeyAdmin: off unless asked for, and then on its own port that only ops may reach.
+    const adminFlag = (c.args ?? []).includes("--admin-listen");
+    const adminOn = adminFlag || config.admin?.enabled !== false;
+    if (adminOn && !adminFlag && !config.admin?.listen) {
+      fail("KeyAdmin is on the mint port (set admin.enabled false, or give it its own listener)");
+    }
+    if (adminOn && !byKind("NetworkPolicy").some((n) => (n.spec.ingress ?? []).some(
         (i) => (i.ports ?? []).some((p) => p.port === "admin") && (i.from ?? []).length > 0))) {
       fail("KeyAdmin is on but no NetworkPolicy limits who reaches its port");
     }

@@ -46,7 +46,11 @@ sigset_t BlockShutdownSignals() {
 // and TLS files.
 void ApplyListenerFlags(const Flags& flags, ServerOptions* server) {
   if (const auto listen = flags.Get("listen")) server->listen_address = *listen;
-  if (const auto admin = flags.Get("admin-listen")) server->admin_listen_address = *admin;
+  // --admin-listen turns KeyAdmin on there, even where the file says "enabled": false.
+  if (const auto admin = flags.Get("admin-listen")) {
+    server->admin_listen_address = *admin;
+    server->key_admin_enabled = true;
+  }
   if (const auto health = flags.Get("health-listen")) server->health_listen_address = *health;
   if (const auto cert = flags.Get("tls-cert")) server->tls.cert_file = *cert;
   if (const auto key = flags.Get("tls-key")) server->tls.key_file = *key;
@@ -206,9 +210,10 @@ void LogServing(const Keys& keys, const Server& server, const std::string& summa
        {"hubs", keys.demo ? std::string(kDemoHub) : absl::StrJoin(hubs, ",")},
        {"keys", summary},
        {"signer", server.signer()},
-       {"admin", server.admin_port() == 0 ? std::string("on the main listener")
-                                          : absl::StrCat(options.admin_listen_address, " (port ",
-                                                         server.admin_port(), ")")},
+       {"admin", !options.key_admin_enabled ? std::string("off")
+                 : server.admin_port() == 0 ? std::string("on the main listener")
+                                            : absl::StrCat(options.admin_listen_address, " (port ",
+                                                           server.admin_port(), ")")},
        {"tls", !options.tls.enabled()               ? "off"
                : options.tls.client_ca_file.empty() ? "server certificate only"
                : options.tls.requires_client_cert() ? "mutual (client certificate required)"

@@ -28,7 +28,8 @@
 //                "max_connection_age_seconds": 3600, "max_connection_age_grace_seconds": 60,
 //                "worker_threads": 0, "slice_items": 256, "max_queued_batches": 4096,
 //                "shutdown_drain_ms": 500, "shutdown_grace_seconds": 10},
-//     "admin": {"listen": "127.0.0.1:7001",         // optional: KeyAdmin only there
+//     "admin": {"enabled": true,                    // false: KeyAdmin answers UNIMPLEMENTED
+//               "listen": "127.0.0.1:7001",         // optional: KeyAdmin only there
 //               "authoritative": false,             // true: admin changes survive reloads
 //               "max_entries_per_request": 10000},
 //     "rotation": {"retired_keep_seconds": 604800, "retired_keep_count": 2},

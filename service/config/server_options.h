@@ -50,6 +50,10 @@ struct ServerOptions {
   std::string listen_address = "127.0.0.1:50051";
   // admin_listen_address, if set, serves KeyAdmin there and not on listen_address.
   std::string admin_listen_address;
+  // key_admin_enabled false answers every KeyAdmin call UNIMPLEMENTED (on every listener), for
+  // deployments where key changes must come from the files alone (several replicas without a
+  // shared admin store would each keep their own changes).
+  bool key_admin_enabled = true;
   // health_listen_address, if set, serves only the health service there, in plaintext.
   std::string health_listen_address;
   TlsOptions tls;  // the main and admin listeners'

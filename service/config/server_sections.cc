@@ -99,9 +99,12 @@ absl::Status ParseTls(const JsonReader& json, JsonElement value, TlsOptions* out
 absl::Status ParseAdmin(const JsonReader& json, JsonElement value, ServiceConfig* config) {
   JsonObject obj;
   RETURN_IF_ERROR(json.Object("admin", value, &obj));
-  RETURN_IF_ERROR(
-      json.CheckNames("admin", obj, {"listen", "authoritative", "max_entries_per_request"}));
+  RETURN_IF_ERROR(json.CheckNames(
+      "admin", obj, {"enabled", "listen", "authoritative", "max_entries_per_request"}));
   JsonElement v;
+  if (JsonReader::Find(obj, "enabled", &v)) {
+    RETURN_IF_ERROR(json.Bool("admin.enabled", v, &config->server.key_admin_enabled));
+  }
   if (JsonReader::Find(obj, "listen", &v)) {
     std::string& listen = config->server.admin_listen_address;
     RETURN_IF_ERROR(json.String("admin.listen", v, &listen));

@@ -53,12 +53,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->token_service_ = std::make_unique<TokenServiceImpl>(store, clock, options.mint, *signer,
                                                               options.pool, authorizer);
   // Without a KeyAdmin the service is still registered (discoverable), answering UNIMPLEMENTED.
-  if (admin != nullptr) {
+  if (admin != nullptr && options.key_admin_enabled) {
     server->key_admin_ = std::make_unique<KeyAdminServiceImpl>(admin, authorizer);
   } else {
     server->key_admin_ = std::make_unique<v1::KeyAdmin::CallbackService>();
   }
-  const bool separate_admin = admin != nullptr && !options.admin_listen_address.empty();
+  const bool separate_admin =
+      admin != nullptr && options.key_admin_enabled && !options.admin_listen_address.empty();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

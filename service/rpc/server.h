@@ -47,7 +47,8 @@ class Server {
   // Start returns a running server, or UNAVAILABLE if an address cannot be bound,
   // INVALID_ARGUMENT for bad options, TLS material (NOT_FOUND: unreadable file) or SASMINT_ISA
   // value, FAILED_PRECONDITION if SASMINT_ISA names an ISA this CPU lacks. `store`, `clock` and
-  // `admin` must outlive the server; without `admin`, KeyAdmin answers UNIMPLEMENTED.
+  // `admin` must outlive the server; without `admin` (or with options.key_admin_enabled false),
+  // KeyAdmin answers UNIMPLEMENTED.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
                                                        const KeyStore* store, const Clock* clock,
                                                        KeyAdmin* admin = nullptr);

@@ -227,6 +227,9 @@ TEST_F(ConfigTest, AdminAndRotation) {
   EXPECT_EQ(defaults.admin.retention.keep_seconds, 7 * 86400);
   EXPECT_EQ(defaults.admin.retention.keep_count, 2u);
   EXPECT_EQ(defaults.server.admin_listen_address, "");
+  EXPECT_TRUE(defaults.server.key_admin_enabled);
+  ASSERT_OK_AND_ASSIGN(ServiceConfig off, Parse(R"({"admin": {"enabled": false}})"));
+  EXPECT_FALSE(off.server.key_admin_enabled);
 
   ASSERT_OK_AND_ASSIGN(ServiceConfig config, Parse(R"({"listen": "0.0.0.0:50051",
       "admin": {"listen": "127.0.0.1:7001", "authoritative": true, "max_entries_per_request": 50},

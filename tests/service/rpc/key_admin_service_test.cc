@@ -73,10 +73,11 @@ v1::KeyEntry* AddEntry(v1::PutKeysRequest& request, absl::string_view device,
 class KeyAdminServiceTest : public ::testing::Test {
  protected:
   void StartServer(KeyAdminOptions admin_options = {}, bool separate_admin = false,
-                   bool load = true) {
+                   bool load = true, bool enabled = true) {
     admin_ = std::make_unique<KeyAdmin>(&store_, &clock_, admin_options);
     ServerOptions options;
     options.listen_address = "127.0.0.1:0";
+    options.key_admin_enabled = enabled;
     if (separate_admin) options.admin_listen_address = "127.0.0.1:0";
     auto server = Server::Start(options, &store_, &clock_, admin_.get());
     ASSERT_THAT(server, IsOk());
@@ -84,7 +85,7 @@ class KeyAdminServiceTest : public ::testing::Test {
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
                                    grpc::InsecureChannelCredentials());
     tokens_ = v1::TokenService::NewStub(channel_);
-    const int admin_port = separate_admin ? server_->admin_port() : server_->port();
+    const int admin_port = separate_admin && enabled ? server_->admin_port() : server_->port();
     admin_channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", admin_port),
                                          grpc::InsecureChannelCredentials());
     keys_ = v1::KeyAdmin::NewStub(admin_channel_);
@@ -322,6 +323,23 @@ TEST_F(KeyAdminServiceTest, NoKeyBytesInResponsesErrorsOrLogs) {
       EXPECT_EQ(where->find(raw_text), std::string::npos) << "raw key of seed " << seed;
     }
   }
+}
+
+// Replicas without a shared admin store keep KeyAdmin off: the files are the only source.
+TEST_F(KeyAdminServiceTest, DisabledKeyAdminAnswersUnimplementedAndOpensNoListener) {
+  StartServer({}, /*separate_admin=*/true, /*load=*/true, /*enabled=*/false);
+  EXPECT_EQ(server_->admin_port(), 0);
+  v1::ListKeysRequest list;
+  list.set_hub(kHub);
+  v1::ListKeysResponse listed;
+  EXPECT_EQ(List(list, &listed).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  v1::PutKeysRequest put;
+  AddEntry(put, "d1", Text(102));
+  v1::PutKeysResponse answer;
+  EXPECT_EQ(keys_->PutKeys(Context().get(), put, &answer).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  v1::MintTokenResponse minted;
+  EXPECT_TRUE(Mint("d1", &minted).ok());
 }
 
 TEST_F(KeyAdminServiceTest, SeparateAdminAddressServesKeyAdminOnly) {

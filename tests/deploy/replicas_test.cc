@@ -271,29 +271,15 @@ class ReplicasTest : public ::testing::Test {
     for (Replica& r : replicas_) EXPECT_EQ(r.Stop(SIGTERM), 0) << r.Stderr();
   }
 
-  // StartBench starts sasmint-bench into `slot` (ChildProcess cannot be reassigned).
-  void StartBench(int seconds, std::optional<ChildProcess>& slot) {
-    auto bench = ChildProcess::Start({Env("SASMINT_BENCH_BIN"),
-                                      "--target",
-                                      target_,
-                                      "--hub",
-                                      kHub,
-                                      "--devices",
-                                      dir_ + "/devices.json",
-                                      "--mode",
-                                      "batch:50",
-                                      "--concurrency",
-                                      "2",
-                                      "--rate",
-                                      "4000",
-                                      "--duration",
-                                      absl::StrCat(seconds),
-                                      "--warmup",
-                                      "0",
-                                      "--channels",
-                                      "2",
-                                      "--quiet"},
-                                     dir_);
+  // StartBench starts sasmint-bench into `slot` (ChildProcess cannot be reassigned). `rate` 0
+  // is a closed loop: each of the 2 callers always has a batch in flight.
+  void StartBench(int seconds, int rate, std::optional<ChildProcess>& slot) {
+    std::vector<std::string> args = {Env("SASMINT_BENCH_BIN"), "--target", target_, "--hub", kHub,
+                                     "--devices", dir_ + "/devices.json", "--mode", "batch:50",
+                                     "--concurrency", "2", "--duration", absl::StrCat(seconds),
+                                     "--warmup", "0", "--channels", "2", "--quiet"};
+    if (rate > 0) args.insert(args.end(), {"--rate", absl::StrCat(rate)});
+    auto bench = ChildProcess::Start(args, dir_);
     ASSERT_THAT(bench, IsOk());
     slot.emplace(*std::move(bench));
   }
@@ -307,7 +293,7 @@ TEST_F(ReplicasTest, RollingRestartLosesNoCallAndSigkillIsHiddenByRetries) {
   std::vector<int> ports;
   for (const Replica& r : replicas_) ports.push_back(r.port());
   std::optional<ChildProcess> bench;
-  ASSERT_NO_FATAL_FAILURE(StartBench(16, bench));
+  ASSERT_NO_FATAL_FAILURE(StartBench(16, 4000, bench));
   Probe probe(target_, ports);
   LibraryGateway library(target_);
   absl::SleepFor(absl::Seconds(1.5));
@@ -350,8 +336,8 @@ TEST_F(ReplicasTest, RollingRestartLosesNoCallAndSigkillIsHiddenByRetries) {
             << " failed; first answer after SERVING: "
             << absl::StrJoin(rebalance, ", ", absl::StreamFormatter()) << std::endl;
 
-  // SIGKILL: the replica's calls in flight are lost on the wire.
-  ASSERT_NO_FATAL_FAILURE(StartBench(6, bench));
+  // SIGKILL under a closed loop: the replica's calls in flight are lost on the wire.
+  ASSERT_NO_FATAL_FAILURE(StartBench(6, 0, bench));
   absl::SleepFor(absl::Seconds(1.5));
   const int64_t probe_failures_before = probe.failures();
   const int64_t library_failures_before = library.failures();

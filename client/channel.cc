@@ -10,7 +10,6 @@ namespace sasmint {
 grpc::ChannelArguments GatewayChannelArguments(grpc::ChannelArguments args) {
   args.SetServiceConfigJSON(std::string(kGatewayServiceConfig));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return args;
 }

@@ -22,6 +22,11 @@ if ! "${podman[@]}" image exists "$base"; then
     debootstrap --variant=minbase bookworm "$work/rootfs" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" \
       >"$work/debootstrap.log" 2>&1 || { tail -n 20 "$work/debootstrap.log" >&2; exit 1; }
     rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
+    # As Debian's own image: with updates and security updates, which the build stage applies.
+    printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
+      "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" \
+      "${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}" \
+      >"$work/rootfs/etc/apt/sources.list"
     tar -C "$work/rootfs" -c . | "${podman[@]}" import \
       --change 'CMD ["/bin/bash"]' - "$base" >/dev/null
   fi

@@ -12,9 +12,15 @@ mkdir -p "$dir/usr/local/bin" "$dir/etc"
 declare -A libs=()
 for bin in "$@"; do
   install -m 0755 -s "$bin" "$dir/usr/local/bin/$(basename "$bin")"
-  # "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" and the loader's own line.
+  # "libfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x...)" and the loader's own line. A
+  # library ldd cannot find would only fail when the container starts: fail here instead.
+  deps="$(ldd "$bin")"
+  if grep -q 'not found' <<<"$deps"; then
+    echo "runtime-rootfs: $bin: $(grep 'not found' <<<"$deps" | tr -s ' \t' ' ')" >&2
+    exit 1
+  fi
   while read -r path; do libs["$path"]=1; done < <(
-    ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$deps")
 done
 for lib in "${!libs[@]}"; do
   mkdir -p "$dir$(dirname "$lib")"

@@ -165,7 +165,11 @@ function checkPolicy(objects, source, errors) {
   if (healthPort === null) fail("config.json has no health_listen port (probes need a plaintext one)");
   const limits = config.limits ?? {};
 
-  if (!(d.spec.replicas >= 1)) fail("replicas not set");
+  const hpas = byKind("HorizontalPodAutoscaler");
+  if (d.spec.replicas !== undefined &&
+      hpas.some((h) => h.spec.scaleTargetRef.name === d.metadata.name)) {
+    fail("Deployment sets replicas while an HPA scales it (every apply would reset the scale)");
+  }
   const ru = d.spec.strategy?.rollingUpdate ?? {};
   if (d.spec.strategy?.type !== "RollingUpdate" || ru.maxUnavailable !== 0 || ru.maxSurge !== 1) {
     fail("strategy must be RollingUpdate with maxUnavailable 0, maxSurge 1");
@@ -197,6 +201,10 @@ function checkPolicy(objects, source, errors) {
     const r = c.resources ?? {};
     if (!r.requests?.cpu || !r.requests?.memory || !r.limits?.memory) {
       fail(`${c.name}: resources need requests.cpu, requests.memory and limits.memory`);
+    } else if (String(r.requests.cpu) !== String(r.limits?.cpu) ||
+               String(r.requests.memory) !== String(r.limits.memory)) {
+      // Guaranteed QoS: the kubelet gives such pods no swap, so key pages never leave RAM.
+      fail(`${c.name}: limits must equal requests for cpu and memory (Guaranteed QoS: no swap)`);
     }
     for (const m of c.volumeMounts ?? []) {
       if (m.subPath !== undefined || m.subPathExpr !== undefined) {
@@ -250,7 +258,7 @@ function checkPolicy(objects, source, errors) {
       fail("PodDisruptionBudget unhealthyPodEvictionPolicy must be AlwaysAllow");
     }
   }
-  const hpa = byKind("HorizontalPodAutoscaler").find((h) => h.spec.scaleTargetRef.name === d.metadata.name);
+  const hpa = hpas.find((h) => h.spec.scaleTargetRef.name === d.metadata.name);
   if (!hpa) {
     fail("no HorizontalPodAutoscaler targets the Deployment");
   } else {
@@ -267,6 +275,23 @@ function checkPolicy(objects, source, errors) {
   if (!policies.some((n) => selects(n.spec.podSelector) && (n.spec.ingress ?? []).some(
       (i) => (i.ports ?? []).some((p) => p.port === "grpc") && (i.from ?? []).length > 0))) {
     fail("no NetworkPolicy lets selected gateways reach the mint port");
+  }
+  // A peer selector that asks for sasmint's own app label admits only sasmint's pods: the
+  // gateways (or ops) it was written for could never connect.
+  for (const n of policies) {
+    for (const i of n.spec.ingress ?? []) {
+      for (const peer of i.from ?? []) {
+        if (peer.podSelector?.matchLabels?.["app.kubernetes.io/name"] === labels["app.kubernetes.io/name"]) {
+          fail(`NetworkPolicy ${n.metadata.name}: a from.podSelector requires sasmint's own label ` +
+               "app.kubernetes.io/name: it admits only sasmint pods");
+        }
+      }
+    }
+  }
+  for (const t of pod.topologySpreadConstraints ?? []) {
+    if (t.topologyKey === "kubernetes.io/hostname" && t.whenUnsatisfiable === "DoNotSchedule") {
+      fail("a hard per-node spread caps the autoscaler at the node count and can block drains");
+    }
   }
   if (!policies.some((n) => selects(n.spec.podSelector) && (n.spec.ingress ?? []).some(
       (i) => (i.ports ?? []).some((p) => p.port === "health" || p.port === healthPort)))) {

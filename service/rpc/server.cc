@@ -105,6 +105,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     if (s == nullptr || s->GetHealthCheckService() == nullptr) continue;
     s->GetHealthCheckService()->SetServingStatus(std::string(kLivenessService), true);
   }
+  // The files parsed and matched above; an expired certificate is still refused readiness.
+  if (absl::Status usable = CheckTlsMaterial(options.tls, clock->Now()); !usable.ok()) {
+    Log(LogLevel::kError, "TLS files unusable: not ready until they are fixed",
+        {{"error", usable.message()}});
+    server->tls_usable_ = false;
+  }
   server->SetServing(false);
   if (options.tls.enabled() && options.tls.reload_interval_seconds > 0) {
     server->tls_watcher_ = std::thread(&Server::WatchTls, server.get(), options.tls, clock);

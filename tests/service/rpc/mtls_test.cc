@@ -505,6 +505,41 @@ TEST(TlsReloadTest, RenewedCertificateAndClientCaAreServedWithoutARestart) {
   (*server)->Shutdown(absl::ZeroDuration(), absl::ZeroDuration());
 }
 
+// A server certificate that has expired (at the server's clock) starts, but is never ready:
+// clients would refuse every handshake.
+TEST(TlsReloadTest, ExpiredCertificateAtStartIsNotReady) {
+  const std::string dir = testing::MakeTempDir();
+  const TestIdentity ca = testing::MakeTestCa("CA");
+  const TestIdentity server_id = testing::IssueCertificate(ca, "sasmint.test");  // a day
+  testing::WriteFile(dir + "/tls.crt", server_id.cert_pem);
+  testing::WriteFile(dir + "/tls.key", server_id.key_pem);
+  ServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.health_listen_address = "127.0.0.1:0";
+  options.tls = {dir + "/tls.crt", dir + "/tls.key", "", std::nullopt};
+  KeyStore store;
+  FakeClock clock{absl::Now() + absl::Hours(48)};
+  auto server = Server::Start(options, &store, &clock);
+  ASSERT_THAT(server, IsOk());
+  (*server)->SetServing(true);
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", (*server)->health_port()), grpc::InsecureChannelCredentials()));
+  for (const std::string service : {"sasmint.v1.TokenService", "liveness"}) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok());
+    EXPECT_EQ(response.status(), service == "liveness"
+                                     ? grpc::health::v1::HealthCheckResponse::SERVING
+                                     : grpc::health::v1::HealthCheckResponse::NOT_SERVING)
+        << service;
+  }
+  EXPECT_THAT(CheckTlsMaterial(options.tls, clock.Now()).message(), HasSubstr("expired at"));
+  EXPECT_THAT(CheckTlsMaterial(options.tls, absl::Now()), IsOk());
+}
+
 TEST(TlsOptionsTest, BadMaterialIsRefusedAtStartWithTheFileName) {
   const std::string dir = testing::MakeTempDir();
   const TestIdentity ca = testing::MakeTestCa("ca");

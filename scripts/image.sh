@@ -6,7 +6,10 @@
 # The Containerfile's stages start FROM docker.io/library/debian:bookworm. Where that image is
 # neither present nor pullable (no registry reachable, as on our machines and in CI), it is made
 # here from Debian's packages (debootstrap --variant=minbase bookworm, then podman import under
-# that name), so the Containerfile that users build is the one tested. Needs root (rootful
+# that name), so the Containerfile that users build is the one tested. That local image then
+# stands in for Debian's on this machine (it has the same packages and apt sources, and the
+# build stage upgrades it); `podman rmi docker.io/library/debian:bookworm` lets the next run
+# pull the real one where a registry answers. Needs root (rootful
 # podman, debootstrap) and the Debian packages podman, buildah, runc, debootstrap.
 set -euo pipefail
 cd "$(dirname "$0")/.."

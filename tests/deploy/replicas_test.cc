@@ -274,10 +274,10 @@ class ReplicasTest : public ::testing::Test {
   // StartBench starts sasmint-bench into `slot` (ChildProcess cannot be reassigned). `rate` 0
   // is a closed loop: each of the 2 callers always has a batch in flight.
   void StartBench(int seconds, int rate, std::optional<ChildProcess>& slot) {
-    std::vector<std::string> args = {Env("SASMINT_BENCH_BIN"), "--target", target_, "--hub", kHub,
-                                     "--devices", dir_ + "/devices.json", "--mode", "batch:50",
-                                     "--concurrency", "2", "--duration", absl::StrCat(seconds),
-                                     "--warmup", "0", "--channels", "2", "--quiet"};
+    std::vector<std::string> args = {
+        Env("SASMINT_BENCH_BIN"), "--target", target_,    "--hub",         kHub, "--devices",
+        dir_ + "/devices.json",   "--mode",   "batch:50", "--concurrency", "2",  "--duration",
+        absl::StrCat(seconds),    "--warmup", "0",        "--channels",    "2",  "--quiet"};
     if (rate > 0) args.insert(args.end(), {"--rate", absl::StrCat(rate)});
     auto bench = ChildProcess::Start(args, dir_);
     ASSERT_THAT(bench, IsOk());

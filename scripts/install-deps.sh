@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ca-certificates
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libssl-dev libsimdjson-dev
+  libabsl-dev libssl-dev libsimdjson-dev prometheus-cpp-dev
 )
 if [ "${1:-}" = "--deploy" ]; then
   packages=(podman buildah runc catatonit debootstrap containernetworking-plugins iptables openssl)
@@ -26,6 +26,7 @@ if [ "${1:-}" = "--deploy" ]; then
 elif [ "${1:-}" != "--image" ]; then
   packages+=(
     git libgtest-dev libgmock-dev googletest libbenchmark-dev
+    prometheus gnuplot-nox curl                  # tests/deploy/prometheus_test.sh, bench pictures
     android-libboringssl-dev
     libipsec-mb-dev                              # signer_benchmark's ipsecmb variants (optional)
     clang-14 libfuzzer-14-dev libclang-rt-14-dev # tests/fuzz (libFuzzer, clang only)

@@ -17,6 +17,7 @@ int Main(int argc, char** argv) {
   if (command == "derive-key") return RunDeriveKey(args);
   if (command == "mint") return RunMint(args);
   if (command == "health") return RunHealth(args);
+  if (command == "audit") return RunAudit(args);
   if (command == "verify") return RunVerify(args);
   if (command == "serve") return RunServe(args);
   if (command == "help" || command == "--help" || command == "-h") {
@@ -24,7 +25,7 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   std::cerr << "sasmint: unknown command '" << command
-            << "' (commands: serve, token, derive-key, mint, verify; 'sasmint help' for flags)\n";
+            << "' (commands: serve, token, derive-key, mint, verify, health, audit; 'sasmint help' for flags)\n";
   return kExitUsage;
 }
 

@@ -7,6 +7,7 @@
 //     serve       [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]
 //                 [--port-file FILE] [--admin-listen ADDR] [--health-listen ADDR]
 //                 [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+//                 [--metrics-listen ADDR] [--audit FILE]
 //     serve       --check-config FILE
 //     token       --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])
 //                 --key B64 (--expiry UNIX | --ttl S) [--json]
@@ -26,6 +27,8 @@
 //                 (--server takes mint's --tls-* flags)
 //     health      --server ADDR [--service NAME] [--timeout S] [mint's --tls-* flags]
 //                 prints SERVING or NOT_SERVING; exit 0 only when SERVING
+//     audit       verify FILE [--json]   the audit log's hash chain and sequence
+//                 exit 0: intact; 1: names the first bad line; 2: usage or I/O error
 //
 // Each Run* function takes the arguments after the subcommand and returns the process exit
 // code: 0 success, 1 a runtime failure (server unreachable, RPC error, load failure), 2 bad
@@ -49,6 +52,7 @@ int RunDeriveKey(const std::vector<std::string>& args);
 int RunMint(const std::vector<std::string>& args);
 int RunVerify(const std::vector<std::string>& args);
 int RunHealth(const std::vector<std::string>& args);
+int RunAudit(const std::vector<std::string>& args);
 // RunServe blocks SIGINT and SIGTERM before starting any thread, serves until one arrives, then
 // shuts down gracefully and returns 0.
 int RunServe(const std::vector<std::string>& args);

@@ -15,11 +15,13 @@
 #include "service/admin/reloader.h"
 #include "service/cli/commands.h"
 #include "service/cli/internal/command_flags.h"
+#include "service/cli/internal/serve_observability.h"
 #include "service/config/config.h"
 #include "service/config/demo.h"
 #include "service/keystore/key_memory.h"
 #include "service/keystore/key_store.h"
 #include "service/keystore/secure_memory.h"
+#include "service/metrics/metrics_server.h"
 #include "service/rpc/server.h"
 
 namespace sasmint::cli {
@@ -52,6 +54,11 @@ void ApplyListenerFlags(const Flags& flags, ServerOptions* server) {
     server->key_admin_enabled = true;
   }
   if (const auto health = flags.Get("health-listen")) server->health_listen_address = *health;
+  if (const auto metrics = flags.Get("metrics-listen")) server->metrics_listen_address = *metrics;
+  if (const auto audit = flags.Get("audit")) {
+    if (!server->audit.has_value()) server->audit = AuditOptions();
+    server->audit->path = *audit;
+  }
   if (const auto cert = flags.Get("tls-cert")) server->tls.cert_file = *cert;
   if (const auto key = flags.Get("tls-key")) server->tls.key_file = *key;
   if (const auto ca = flags.Get("tls-client-ca")) server->tls.client_ca_file = *ca;
@@ -200,7 +207,8 @@ void WritePortFile(const std::string& path, const std::string& port) {
   std::rename(tmp.c_str(), path.c_str());
 }
 
-void LogServing(const Keys& keys, const Server& server, const std::string& summary) {
+void LogServing(const Keys& keys, const Server& server, const std::string& summary,
+                const MetricsServer* metrics) {
   const ServerOptions& options = keys.config.server;
   std::vector<std::string> hubs;
   for (const HubConfig& h : keys.config.hubs) hubs.push_back(h.host);
@@ -226,6 +234,13 @@ void LogServing(const Keys& keys, const Server& server, const std::string& summa
        {"health", server.health_port() == 0 ? std::string("on the main listener")
                                             : absl::StrCat(options.health_listen_address, " (port ",
                                                            server.health_port(), ", plaintext)")},
+       {"metrics", metrics == nullptr ? std::string("off")
+                                      : absl::StrCat("http://", options.metrics_listen_address,
+                                                     "/metrics (port ", metrics->port(), ")")},
+       {"audit", !options.audit.has_value()
+                     ? std::string("off")
+                     : absl::StrCat(options.audit->path == "-" ? "stdout" : options.audit->path,
+                                    options.audit->required ? " (required: fail closed)" : "")},
        {"callers", options.authorizer == nullptr
                        ? std::string("any (authorization off)")
                        : absl::StrCat(options.authorizer->rules().size(), " rules")},
@@ -242,13 +257,26 @@ void LogServing(const Keys& keys, const Server& server, const std::string& summa
 // the same flags and configuration file and publishes it, or keeps the current keys on error.
 // Returns null (logged) when the files cannot be watched.
 std::unique_ptr<KeyReloader> StartReloader(const Flags& flags, const ServiceConfig& config,
-                                           KeyAdmin* admin) {
+                                           KeyAdmin* admin, ServiceMetrics* metrics,
+                                           internal::KeyFileTimes* times) {
   auto started = KeyReloader::Start(
       config.watched_files,
-      [flags]() -> absl::StatusOr<std::shared_ptr<IdentityTable>> {
-        auto next = ServeConfigFromFlags(flags);
-        if (!next.ok()) return next.status();
-        return BuildIdentityTable(*next);
+      [flags, metrics, times]() -> absl::StatusOr<std::shared_ptr<IdentityTable>> {
+        const absl::Time start = absl::Now();
+        absl::StatusOr<std::shared_ptr<IdentityTable>> table;
+        int64_t newest = 0;
+        if (auto next = ServeConfigFromFlags(flags); !next.ok()) {
+          table = next.status();
+        } else {
+          newest = internal::NewestModificationTime(next->watched_files);
+          table = BuildIdentityTable(*next);
+        }
+        if (metrics != nullptr) metrics->KeyReloaded(table.ok(), absl::Now() - start);
+        if (table.ok()) {
+          times->loaded_at.store(absl::ToUnixSeconds(absl::Now()));
+          times->loaded_source_mtime.store(newest);
+        }
+        return table;
       },
       admin);
   if (!started.ok()) {
@@ -263,11 +291,11 @@ std::unique_ptr<KeyReloader> StartReloader(const Flags& flags, const ServiceConf
 
 int RunServe(const std::vector<std::string>& args) {
   const sigset_t signals = BlockShutdownSignals();
-  auto flags =
-      Flags::Parse(args,
-                   {"listen", "hub", "devices", "config", "check-config", "port-file",
-                    "admin-listen", "health-listen", "tls-cert", "tls-key", "tls-client-ca"},
-                   {"demo"});
+  auto flags = Flags::Parse(
+      args,
+      {"listen", "hub", "devices", "config", "check-config", "port-file", "admin-listen",
+       "health-listen", "tls-cert", "tls-key", "tls-client-ca", "metrics-listen", "audit"},
+      {"demo"});
   if (!flags.ok()) return FailStatus(kCmd, kExitUsage, flags.status());
   if (absl::Status s = internal::NoPositional(*flags); !s.ok()) {
     return FailStatus(kCmd, kExitUsage, s);
@@ -276,17 +304,52 @@ int RunServe(const std::vector<std::string>& args) {
 
   ProtectKeyMemory();
   int exit_code = kExitOk;
+  internal::KeyFileTimes times;
+  times.loaded_source_mtime.store(0);
   absl::StatusOr<Keys> keys = LoadKeys(*flags, &exit_code);
   if (!keys.ok()) return exit_code;
-  const ServerOptions& options = keys->config.server;
+  times.loaded_at.store(absl::ToUnixSeconds(absl::Now()));
+  times.loaded_source_mtime.store(internal::NewestModificationTime(keys->config.watched_files));
+  ServerOptions& options = keys->config.server;
+  if (options.audit.has_value()) {
+    absl::StatusOr<std::unique_ptr<AuditLog>> audit =
+        AuditLog::Open(*options.audit, &Clock::Real());
+    if (!audit.ok()) return FailStatus(kCmd, kExitUsage, audit.status());
+    options.audit_log = *std::move(audit);
+    if (!options.audit_log->Accepting()) {
+      Log(LogLevel::kError,
+          options.audit->required
+              ? "audit log cannot be written: every mint fails UNAVAILABLE until it can"
+              : "audit log cannot be written: records are dropped (and counted) until it can",
+          {{"path", options.audit->path}});
+    }
+  }
 
   KeyStore store;
   // KeyAdmin publishes every table: the files' and the KeyAdmin API's changes over them.
   KeyAdmin admin(&store, &Clock::Real(), keys->config.admin);
+  absl::StatusOr<BatchSigner> signer = BatchSigner::Best();
+  if (!options.metrics_listen_address.empty() && signer.ok()) {
+    options.metrics = std::make_shared<ServiceMetrics>(internal::MetricsInfo(signer->Describe()));
+  }
   auto server = Server::Start(options, &store, &Clock::Real(), &admin);
   if (!server.ok()) {
     return FailStatus(kCmd, absl::IsInvalidArgument(server.status()) ? kExitUsage : kExitFailure,
                       server.status());
+  }
+  // Declared after the server: destroyed first, so no scrape reads a server that is gone.
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (options.metrics != nullptr) {
+    internal::AddServeCollectors(
+        *options.metrics, &store, server->get(),
+        keys->demo ? std::vector<std::string>() : keys->config.watched_files, &times,
+        options.audit_log.get(), options.tls.cert_file);
+    auto started = MetricsServer::Start(options.metrics_listen_address, options.metrics);
+    if (!started.ok()) {
+      return FailStatus(kCmd, absl::IsInvalidArgument(started.status()) ? kExitUsage : kExitFailure,
+                        started.status());
+    }
+    metrics_server = *std::move(started);
   }
   LogSecurityWarnings(options);
   const std::string summary = TableSummary(*keys->table);
@@ -298,9 +361,10 @@ int RunServe(const std::vector<std::string>& args) {
   if (const auto port_file = flags->Get("port-file")) {
     WritePortFile(*port_file, absl::StrCat((*server)->port()));
   }
-  LogServing(*keys, **server, summary);
+  LogServing(*keys, **server, summary, metrics_server.get());
   std::unique_ptr<KeyReloader> reloader =
-      keys->demo ? nullptr : StartReloader(*flags, keys->config, &admin);
+      keys->demo ? nullptr
+                 : StartReloader(*flags, keys->config, &admin, options.metrics.get(), &times);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -310,6 +374,7 @@ int RunServe(const std::vector<std::string>& args) {
   reloader.reset();
   (*server)->Shutdown(absl::Milliseconds(options.shutdown_drain_ms),
                       absl::Seconds(options.shutdown_grace_seconds));
+  metrics_server.reset();
   Log(LogLevel::kInfo, "stopped");
   return kExitOk;
 }

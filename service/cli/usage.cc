@@ -8,6 +8,7 @@ absl::string_view Usage() {
          "  serve       [--config FILE] [--listen ADDR] [--hub HOST --devices FILE] [--demo]\n"
          "              [--port-file FILE] [--admin-listen ADDR] [--health-listen ADDR]\n"
          "              [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
+         "              [--metrics-listen ADDR] [--audit FILE]\n"
          "  serve       --check-config FILE\n"
          "  token       --hub HOST (--device ID [--module ID] | --policy NAME [--resource PATH])\n"
          "              --key B64 (--expiry UNIX | --ttl S) [--json]\n"
@@ -26,7 +27,9 @@ absl::string_view Usage() {
          "              exit 0: IoT Hub would accept; 1: it would reject; 2: usage or I/O error\n"
          "              (--server takes mint's --tls-* flags)\n"
          "  health      --server ADDR [--service NAME] [--timeout S] [mint's --tls-* flags]\n"
-         "              prints SERVING or NOT_SERVING; exit 0 only when SERVING\n";
+         "              prints SERVING or NOT_SERVING; exit 0 only when SERVING\n"
+         "  audit       verify FILE [--json]   the audit log's hash chain and sequence\n"
+         "              exit 0: intact; 1: names the first bad line; 2: usage or I/O error\n";
 }
 
 }  // namespace sasmint::cli

@@ -21,9 +21,10 @@ absl::Status ParseTopLevel(const ConfigReader& reader, JsonElement root, Service
   const JsonReader& json = reader.json;
   JsonObject obj;
   RETURN_IF_ERROR(json.Object("(top level)", root, &obj));
-  RETURN_IF_ERROR(json.CheckNames("(top level)", obj,
-                                  {"listen", "hubs", "dps", "limits", "malformed_export_lines",
-                                   "admin", "rotation", "tls", "health_listen", "callers"}));
+  RETURN_IF_ERROR(
+      json.CheckNames("(top level)", obj,
+                      {"listen", "hubs", "dps", "limits", "malformed_export_lines", "admin",
+                       "rotation", "tls", "health_listen", "callers", "metrics_listen", "audit"}));
   ServerOptions& server = config->server;
   JsonElement v;
   if (JsonReader::Find(obj, "listen", &v)) {
@@ -54,6 +55,19 @@ absl::Status ParseTopLevel(const ConfigReader& reader, JsonElement root, Service
     if (auto s = ValidateServerOptions(server); !s.ok()) {
       return json.Error("health_listen", s.message());
     }
+  }
+  if (JsonReader::Find(obj, "metrics_listen", &v)) {
+    std::string& listen = server.metrics_listen_address;
+    RETURN_IF_ERROR(json.String("metrics_listen", v, &listen));
+    if (listen.empty()) return json.Error("metrics_listen", "must not be empty (omit it instead)");
+    if (auto s = ValidateServerOptions(server); !s.ok()) {
+      return json.Error("metrics_listen", s.message());
+    }
+  }
+  if (JsonReader::Find(obj, "audit", &v)) {
+    AuditOptions audit;
+    RETURN_IF_ERROR(internal::ParseAudit(json, v, &audit));
+    server.audit = std::move(audit);
   }
   if (JsonReader::Find(obj, "callers", &v)) {
     ASSIGN_OR_RETURN(Authorizer authorizer, ParseCallerRules(json, v));

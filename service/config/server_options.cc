@@ -36,6 +36,13 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         "health listen address must differ from the listen and admin addresses");
   }
+  if (!o.metrics_listen_address.empty() && !absl::EndsWith(o.metrics_listen_address, ":0") &&
+      (o.metrics_listen_address == o.listen_address ||
+       o.metrics_listen_address == o.admin_listen_address ||
+       o.metrics_listen_address == o.health_listen_address)) {
+    return absl::InvalidArgumentError(
+        "metrics listen address must differ from the listen, admin and health addresses");
+  }
   if (absl::Status s = ValidateTlsOptions(o.tls); !s.ok()) return s;
   if (o.max_message_bytes < 1024) {
     return absl::InvalidArgumentError("max_message_bytes must be at least 1024");

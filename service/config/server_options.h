@@ -10,7 +10,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "service/audit/audit_log.h"
 #include "service/authz/authorizer.h"
+#include "service/metrics/service_metrics.h"
 #include "service/mint/mint_options.h"
 
 namespace sasmint {
@@ -73,6 +75,16 @@ struct ServerOptions {
   PoolOptions pool;                              // large batches are minted here
   int shutdown_drain_ms = 500;                   // refuse new work this long before closing
   int shutdown_grace_seconds = 10;               // in-flight work finishes within this
+
+  // metrics_listen_address, if set, serves /metrics there (the caller that owns `metrics`
+  // starts the endpoint).
+  std::string metrics_listen_address;
+  // audit, if set, is the audit log's configuration (the caller opens `audit_log` from it).
+  std::optional<AuditOptions> audit;
+  // Where calls are counted and audited, owned by the caller that runs the server; null: not
+  // counted, not audited.
+  std::shared_ptr<ServiceMetrics> metrics;
+  std::shared_ptr<AuditLog> audit_log;
 };
 
 // ValidateServerOptions returns INVALID_ARGUMENT naming the first bad option.

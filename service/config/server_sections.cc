@@ -96,6 +96,42 @@ absl::Status ParseTls(const JsonReader& json, JsonElement value, TlsOptions* out
   return absl::OkStatus();
 }
 
+absl::Status ParseAudit(const JsonReader& json, JsonElement value, AuditOptions* out) {
+  JsonObject obj;
+  RETURN_IF_ERROR(json.Object("audit", value, &obj));
+  RETURN_IF_ERROR(json.CheckNames(
+      "audit", obj, {"path", "required", "queue_records", "list_ids", "stream_interval_seconds"}));
+  JsonElement v;
+  if (!JsonReader::Find(obj, "path", &v)) {
+    return json.Error("audit.path", "is required (a file, or \"-\" for stdout)");
+  }
+  std::string path;
+  RETURN_IF_ERROR(json.String("audit.path", v, &path));
+  if (path.empty()) return json.Error("audit.path", "must not be empty");
+  out->path = path == "-" ? path : json.ResolvePath(path);
+  if (JsonReader::Find(obj, "required", &v)) {
+    RETURN_IF_ERROR(json.Bool("audit.required", v, &out->required));
+  }
+  int64_t n = 0;
+  if (JsonReader::Find(obj, "queue_records", &v)) {
+    RETURN_IF_ERROR(json.Int("audit.queue_records", v, 1, 1 << 24, &n));
+    out->queue_records = static_cast<size_t>(n);
+  }
+  if (JsonReader::Find(obj, "list_ids", &v)) {
+    RETURN_IF_ERROR(json.Int("audit.list_ids", v, 0, 100000, &n));
+    out->list_ids = static_cast<size_t>(n);
+  }
+  if (JsonReader::Find(obj, "stream_interval_seconds", &v)) {
+    double seconds = 0;
+    RETURN_IF_ERROR(json.Double("audit.stream_interval_seconds", v, &seconds));
+    if (!(seconds >= 0 && seconds <= 3600)) {
+      return json.Error("audit.stream_interval_seconds", "must be between 0 and 3600");
+    }
+    out->stream_interval = absl::Seconds(seconds);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseAdmin(const JsonReader& json, JsonElement value, ServiceConfig* config) {
   JsonObject obj;
   RETURN_IF_ERROR(json.Object("admin", value, &obj));

@@ -543,6 +543,7 @@ void KeyStore::Publish(std::shared_ptr<const IdentityTable> table) {
     std::lock_guard<std::mutex> lock(mu_);
     current_.store(table.get(), std::memory_order_seq_cst);
     old = std::exchange(table_, std::move(table));
+    generation_.fetch_add(1, std::memory_order_relaxed);
   }
   // Pins may still read `old` through the raw pointer: wait for them before dropping it.
   internal::WaitForReaders();

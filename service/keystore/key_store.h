@@ -333,6 +333,9 @@ class KeyStore {
   // Publish returns once no Pin reads the previous table. One writer at a time.
   void Publish(std::shared_ptr<const IdentityTable> table);
 
+  // generation returns how many tables have been published (0 before the first).
+  uint64_t generation() const { return generation_.load(std::memory_order_relaxed); }
+
  private:
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built for ThreadSanitizer,
   // which then reports false races on everything absl::Mutex protects.
@@ -340,6 +343,7 @@ class KeyStore {
   std::mutex publish_mu_;                               // one Publish at a time
   std::shared_ptr<const IdentityTable> table_;          // guarded by mu_
   std::atomic<const IdentityTable*> current_{nullptr};  // table_.get(), for pins
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace sasmint

@@ -121,6 +121,8 @@ class Minter {
 
   const MintOptions& options() const { return options_; }
   const BatchSigner& signer() const { return signer_; }
+  // derived_keys returns the cache of DPS device keys (for its counters).
+  const DerivedKeyCache& derived_keys() const { return *derived_keys_; }
 
  private:
   absl::Status ApplyTtl(uint32_t requested, ResolvedMint* out) const;

@@ -25,28 +25,43 @@ void WipeKeyText(const v1::PutKeysRequest& request) {
 }  // namespace
 
 KeyAdminServiceImpl::KeyAdminServiceImpl(KeyAdmin* admin,
-                                         std::shared_ptr<const Authorizer> authorizer)
+                                         std::shared_ptr<const Authorizer> authorizer,
+                                         Observers observers)
     : admin_(admin),
       authorizer_(authorizer != nullptr
                       ? std::move(authorizer)
-                      : std::make_shared<const Authorizer>(Authorizer::Disabled())) {}
+                      : std::make_shared<const Authorizer>(Authorizer::Disabled())),
+      observers_(observers) {}
 
 absl::Status KeyAdminServiceImpl::Check(const grpc::CallbackServerContext& context,
-                                        absl::string_view method) const {
+                                        absl::string_view method, CallObserver& observer) const {
   absl::StatusOr<Caller> caller = CallerOf(*authorizer_, context, method);
-  if (!caller.ok()) return caller.status();
+  if (!caller.ok()) {
+    if (absl::IsPermissionDenied(caller.status())) observer.NoRule();
+    return caller.status();
+  }
+  observer.SetCaller(*caller);
   if (absl::Status s = AuthorizeAdmin(caller->rule); !s.ok()) {
     LogDenied(*caller, method, s);
+    observer.AddDenials(Denials{1, s});
     return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status KeyAdminServiceImpl::AuditAvailable() const {
+  if (observers_.audit == nullptr || observers_.audit->Accepting()) return absl::OkStatus();
+  return absl::UnavailableError(
+      "the audit log cannot take records; keys are not changed unaudited");
 }
 
 grpc::ServerUnaryReactor* KeyAdminServiceImpl::PutKeys(grpc::CallbackServerContext* context,
                                                        const v1::PutKeysRequest* request,
                                                        v1::PutKeysResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status = Check(*context, "KeyAdmin.PutKeys");
+  CallObserver observer(observers_, RpcMethod::kPutKeys, *context);
+  absl::Status status = Check(*context, "KeyAdmin.PutKeys", observer);
+  if (status.ok()) status = AuditAvailable();
   if (!status.ok()) {
     // Refused before decoding a single key; the key text is still wiped below.
   } else if (static_cast<size_t>(request->entries_size()) >
@@ -60,16 +75,29 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::PutKeys(grpc::CallbackServerConte
     if (!entries.ok()) {
       status = entries.status();
     } else {
+      if (observer.audited()) {
+        for (const AdminKeyEntry& e : *entries) {
+          if (e.identity.module_id.empty()) {
+            observer.admin_ids().AddDevice(e.identity.device_id);
+          } else {
+            observer.admin_ids().AddModule(e.identity.device_id, e.identity.module_id);
+          }
+        }
+      }
+      observer.AddAdminCount("entries", static_cast<int64_t>(entries->size()));
       absl::StatusOr<PutKeysResult> result = admin_->PutKeys(*std::move(entries), context->peer());
       if (result.ok()) {
         response->set_added(result->added);
         response->set_changed(result->changed);
+        observer.AddAdminCount("added", result->added);
+        observer.AddAdminCount("changed", result->changed);
       }
       status = result.status();
     }
   }
   WipeKeyText(*request);
-  reactor->Finish(ToGrpcStatus(status));
+  // The change is made: its record uses the reserve rather than be lost.
+  reactor->Finish(ToGrpcStatus(observer.Finish(status, /*always=*/true)));
   return reactor;
 }
 
@@ -77,16 +105,31 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::DeleteKeys(grpc::CallbackServerCo
                                                           const v1::DeleteKeysRequest* request,
                                                           v1::DeleteKeysResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = Check(*context, "KeyAdmin.DeleteKeys"); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
+  CallObserver observer(observers_, RpcMethod::kDeleteKeys, *context);
+  absl::Status status = Check(*context, "KeyAdmin.DeleteKeys", observer);
+  if (status.ok()) status = AuditAvailable();
+  if (!status.ok()) {
+    reactor->Finish(ToGrpcStatus(observer.Finish(status, /*always=*/true)));
     return reactor;
   }
   std::vector<AdminIdentity> identities;
   identities.reserve(request->identities_size());
-  for (const v1::Identity& id : request->identities()) identities.push_back(ToAdminIdentity(id));
+  for (const v1::Identity& id : request->identities()) {
+    identities.push_back(ToAdminIdentity(id));
+    if (!observer.audited()) continue;
+    if (id.module_id().empty()) {
+      observer.admin_ids().AddDevice(id.device_id());
+    } else {
+      observer.admin_ids().AddModule(id.device_id(), id.module_id());
+    }
+  }
+  observer.AddAdminCount("entries", static_cast<int64_t>(identities.size()));
   const absl::StatusOr<uint32_t> deleted = admin_->DeleteKeys(identities, context->peer());
-  if (deleted.ok()) response->set_deleted(*deleted);
-  reactor->Finish(ToGrpcStatus(deleted.status()));
+  if (deleted.ok()) {
+    response->set_deleted(*deleted);
+    observer.AddAdminCount("deleted", *deleted);
+  }
+  reactor->Finish(ToGrpcStatus(observer.Finish(deleted.status(), /*always=*/true)));
   return reactor;
 }
 
@@ -94,8 +137,9 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::ListKeys(grpc::CallbackServerCont
                                                         const v1::ListKeysRequest* request,
                                                         v1::ListKeysResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = Check(*context, "KeyAdmin.ListKeys"); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
+  CallObserver observer(observers_, RpcMethod::kListKeys, *context);
+  if (absl::Status s = Check(*context, "KeyAdmin.ListKeys", observer); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(observer.Finish(s)));
     return reactor;
   }
   absl::StatusOr<KeyPage> page =
@@ -103,8 +147,11 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::ListKeys(grpc::CallbackServerCont
   if (page.ok()) {
     for (const KeyInfoData& k : page->keys) FillKeyInfo(k, response->add_keys());
     response->set_next_page_token(page->next_page_token);
+    observer.AddAdminCount("listed", static_cast<int64_t>(page->keys.size()));
   }
-  reactor->Finish(ToGrpcStatus(page.status()));
+  const absl::Status status = observer.Finish(page.status());
+  if (!status.ok()) response->Clear();
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 

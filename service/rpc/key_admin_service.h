@@ -20,14 +20,18 @@
 #include "sasmint/v1/sasmint.grpc.pb.h"
 #include "service/admin/key_admin.h"
 #include "service/authz/authorizer.h"
+#include "service/rpc/call_observer.h"
 
 namespace sasmint {
 
 class KeyAdminServiceImpl final : public v1::KeyAdmin::CallbackService {
  public:
   // `admin` must outlive the service. A null `authorizer` turns authorization off.
+  // Every call is counted and audited through `observers`; with an audit log, a change is made
+  // only while the log takes records (and its record may use the queue's reserve).
   explicit KeyAdminServiceImpl(KeyAdmin* admin,
-                               std::shared_ptr<const Authorizer> authorizer = nullptr);
+                               std::shared_ptr<const Authorizer> authorizer = nullptr,
+                               Observers observers = {});
 
   grpc::ServerUnaryReactor* PutKeys(grpc::CallbackServerContext* context,
                                     const v1::PutKeysRequest* request,
@@ -41,10 +45,15 @@ class KeyAdminServiceImpl final : public v1::KeyAdmin::CallbackService {
 
  private:
   // Check returns OK if the caller of `context` may call KeyAdmin's `method`.
-  absl::Status Check(const grpc::CallbackServerContext& context, absl::string_view method) const;
+  absl::Status Check(const grpc::CallbackServerContext& context, absl::string_view method,
+                     CallObserver& observer) const;
+  // AuditAvailable returns UNAVAILABLE when an audit log is configured and cannot take a record:
+  // key changes are never made unaudited.
+  absl::Status AuditAvailable() const;
 
   KeyAdmin* const admin_;
   const std::shared_ptr<const Authorizer> authorizer_;
+  const Observers observers_;
 };
 
 }  // namespace sasmint

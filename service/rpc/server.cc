@@ -50,11 +50,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                     : std::make_shared<const Authorizer>(Authorizer::Disabled());
   std::unique_ptr<Server> server(new Server());
   server->signer_description_ = signer->Describe();
+  const Observers observers{options.metrics.get(), options.audit_log.get(), store, clock};
   server->token_service_ = std::make_unique<TokenServiceImpl>(store, clock, options.mint, *signer,
-                                                              options.pool, authorizer);
+                                                              options.pool, authorizer, observers);
   // Without a KeyAdmin the service is still registered (discoverable), answering UNIMPLEMENTED.
   if (admin != nullptr && options.key_admin_enabled) {
-    server->key_admin_ = std::make_unique<KeyAdminServiceImpl>(admin, authorizer);
+    server->key_admin_ = std::make_unique<KeyAdminServiceImpl>(admin, authorizer, observers);
   } else {
     server->key_admin_ = std::make_unique<v1::KeyAdmin::CallbackService>();
   }
@@ -156,6 +157,7 @@ void Server::StopWatchingTls() {
 
 void Server::PublishReadiness() {
   const bool serving = keys_ready_ && tls_usable_;
+  ready_->store(serving, std::memory_order_relaxed);
   for (grpc::Server* s : {server_.get(), health_server_.get()}) {
     if (s == nullptr) continue;
     grpc::HealthCheckServiceInterface* health = s->GetHealthCheckService();

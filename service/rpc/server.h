@@ -21,6 +21,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -62,6 +63,12 @@ class Server {
   int health_port() const { return health_port_; }
   // signer returns the BatchSigner's description (ISA and kernels), for logs.
   const std::string& signer() const { return signer_description_; }
+  // derived_keys returns the DPS derived-key cache of TokenService (for its counters).
+  const DerivedKeyCache& derived_keys() const { return token_service_->minter().derived_keys(); }
+
+  // readiness returns a flag that is true while readiness is SERVING; it outlives the server
+  // (for a metrics collector).
+  std::shared_ptr<const std::atomic<bool>> readiness() const { return ready_; }
 
   // SetServing says whether keys are loaded and work is accepted; readiness is SERVING when this
   // and the TLS check both say so (liveness stays SERVING).
@@ -95,6 +102,7 @@ class Server {
   bool keys_ready_ = false;  // guarded by mu_
   bool tls_usable_ = true;   // guarded by mu_
   bool stopping_ = false;    // guarded by mu_
+  std::shared_ptr<std::atomic<bool>> ready_ = std::make_shared<std::atomic<bool>>(false);
   std::thread tls_watcher_;  // only when TLS files are reloaded
 };
 

@@ -30,26 +30,50 @@ MintScratch& ThreadScratch() {
 
 }  // namespace
 
-absl::Status TokenServiceImpl::Admit() const {
+absl::Status TokenServiceImpl::Admit(CallObserver* observer) const {
   if (draining()) {
+    if (observer != nullptr) observer->Overloaded(OverloadReason::kDraining);
     return absl::UnavailableError("server is shutting down; retry on another replica");
   }
   return absl::OkStatus();
+}
+
+// CallerFor resolves the caller of a call and tells the observer.
+absl::StatusOr<Caller> CallerFor(const Authorizer& authorizer,
+                                 const grpc::ServerContextBase& context, absl::string_view method,
+                                 CallObserver* observer) {
+  absl::StatusOr<Caller> caller = CallerOf(authorizer, context, method);
+  if (observer != nullptr) {
+    if (caller.ok()) {
+      observer->SetCaller(*caller);
+    } else if (absl::IsPermissionDenied(caller.status())) {
+      observer->NoRule();
+    }
+  }
+  return caller;
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContext* context,
                                                       const v1::MintTokenRequest* request,
                                                       v1::MintTokenResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(MintUnary(*context, *request, response)));
+  if (!observers_.any()) {
+    reactor->Finish(ToGrpcStatus(MintUnary(*context, *request, response, nullptr)));
+    return reactor;
+  }
+  CallObserver observer(observers_, RpcMethod::kMintToken, *context);
+  const absl::Status status = observer.Finish(MintUnary(*context, *request, response, &observer));
+  if (!status.ok()) response->Clear();  // a refused audit record withholds the token
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
 absl::Status TokenServiceImpl::MintUnary(const grpc::ServerContextBase& context,
                                          const v1::MintTokenRequest& request,
-                                         v1::MintTokenResponse* response) const {
-  if (absl::Status s = Admit(); !s.ok()) return s;
-  absl::StatusOr<Caller> caller = CallerOf(*authorizer_, context, "MintToken");
+                                         v1::MintTokenResponse* response,
+                                         CallObserver* observer) const {
+  if (absl::Status s = Admit(observer); !s.ok()) return s;
+  absl::StatusOr<Caller> caller = CallerFor(*authorizer_, context, "MintToken", observer);
   if (!caller.ok()) return caller.status();
   // A pin, not a Snapshot: the call is minted right here, and a pin shares no reference count
   // (no cache line) with the other threads minting at the same time.
@@ -58,8 +82,13 @@ absl::Status TokenServiceImpl::MintUnary(const grpc::ServerContextBase& context,
   const MintItem item = ToMintItem(request);
   MintOutcome outcome;
   Denials denials;
-  batch_minter_.Mint(*pin.table(), clock_->Now(), caller->rule, absl::MakeConstSpan(&item, 1),
+  const absl::Time now = clock_->Now();
+  batch_minter_.Mint(*pin.table(), now, caller->rule, absl::MakeConstSpan(&item, 1),
                      absl::MakeSpan(&outcome, 1), &ThreadScratch(), &denials);
+  if (observer != nullptr) {
+    observer->AddMinted(absl::MakeConstSpan(&item, 1), absl::MakeConstSpan(&outcome, 1), now);
+    observer->AddDenials(denials);
+  }
   if (denials.count > 0) LogDenied(*caller, "MintToken", denials.first);
   if (!outcome.status.ok()) return outcome.status;
   FillMintResponse(outcome, response);
@@ -70,15 +99,23 @@ grpc::ServerUnaryReactor* TokenServiceImpl::VerifyToken(grpc::CallbackServerCont
                                                         const v1::VerifyTokenRequest* request,
                                                         v1::VerifyTokenResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(VerifyUnary(*context, *request, response)));
+  if (!observers_.any()) {
+    reactor->Finish(ToGrpcStatus(VerifyUnary(*context, *request, response, nullptr)));
+    return reactor;
+  }
+  CallObserver observer(observers_, RpcMethod::kVerifyToken, *context);
+  const absl::Status status = observer.Finish(VerifyUnary(*context, *request, response, &observer));
+  if (!status.ok()) response->Clear();
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
 absl::Status TokenServiceImpl::VerifyUnary(const grpc::ServerContextBase& context,
                                            const v1::VerifyTokenRequest& request,
-                                           v1::VerifyTokenResponse* response) const {
-  if (absl::Status s = Admit(); !s.ok()) return s;
-  absl::StatusOr<Caller> caller = CallerOf(*authorizer_, context, "VerifyToken");
+                                           v1::VerifyTokenResponse* response,
+                                           CallObserver* observer) const {
+  if (absl::Status s = Admit(observer); !s.ok()) return s;
+  absl::StatusOr<Caller> caller = CallerFor(*authorizer_, context, "VerifyToken", observer);
   if (!caller.ok()) return caller.status();
   const KeyStore::Pin pin(*store_);
   if (pin.table() == nullptr) return NotReady();
@@ -89,6 +126,7 @@ absl::Status TokenServiceImpl::VerifyUnary(const grpc::ServerContextBase& contex
   if (!report.ok()) {
     if (absl::IsPermissionDenied(report.status())) {
       LogDenied(*caller, "VerifyToken", report.status());
+      if (observer != nullptr) observer->AddDenials(Denials{1, report.status()});
     }
     return report.status();
   }
@@ -99,12 +137,14 @@ absl::Status TokenServiceImpl::VerifyUnary(const grpc::ServerContextBase& contex
 
 TokenServiceImpl::TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,
                                    BatchSigner signer, PoolOptions pool,
-                                   std::shared_ptr<const Authorizer> authorizer)
+                                   std::shared_ptr<const Authorizer> authorizer,
+                                   Observers observers)
     : store_(store),
       clock_(clock),
       authorizer_(authorizer != nullptr
                       ? std::move(authorizer)
                       : std::make_shared<const Authorizer>(Authorizer::Disabled())),
+      observers_(observers),
       minter_(options, signer),
       slice_items_(pool.slice_items > 0 ? pool.slice_items : 256),
       pool_(std::make_unique<WorkPool>(
@@ -119,8 +159,9 @@ TokenServiceImpl::~TokenServiceImpl() = default;
 
 absl::StatusOr<BatchJob> TokenServiceImpl::StartBatch(const v1::MintTokensRequest& request,
                                                       v1::MintTokensResponse* response,
-                                                      Caller caller, const char* method) const {
-  if (absl::Status s = Admit(); !s.ok()) return s;
+                                                      Caller caller, const char* method,
+                                                      CallObserver* observer) const {
+  if (absl::Status s = Admit(observer); !s.ok()) return s;
   const uint32_t max_batch = minter_.options().max_batch_size;
   if (static_cast<uint64_t>(request.requests_size()) > max_batch) {
     return absl::InvalidArgumentError(absl::StrCat("batch of ", request.requests_size(),
@@ -135,6 +176,8 @@ absl::StatusOr<BatchJob> TokenServiceImpl::StartBatch(const v1::MintTokensReques
   job.response = response;
   job.caller = std::move(caller);
   job.method = method;
+  job.observer = observer;
+  if (observer != nullptr) observer->BeginBatch(request.requests_size());
   response->set_batch_id(request.batch_id());
   response->mutable_results()->Reserve(request.requests_size());
   return job;
@@ -154,9 +197,11 @@ bool TokenServiceImpl::MintSlice(BatchJob& job, size_t max_items) const {
   batch_minter_.Mint(*job.table, job.now, job.caller.rule, items, absl::MakeSpan(outcomes),
                      &ThreadScratch(), &job.denials);
   for (const MintOutcome& outcome : outcomes) FillMintResult(outcome, job.response->add_results());
+  if (job.observer != nullptr) job.observer->AddMinted(items, outcomes, job.now);
   job.next = end;
   if (job.done() && job.denials.count > 0) {
     LogDenied(job.caller, job.method, job.denials.first, job.denials.count);
+    if (job.observer != nullptr) job.observer->AddDenials(job.denials);
   }
   return !job.done();
 }
@@ -167,8 +212,36 @@ namespace {
 class UnaryBatchTask final : public SlicedTask {
  public:
   UnaryBatchTask(const TokenServiceImpl* service, grpc::CallbackServerContext* context,
-                 grpc::ServerUnaryReactor* reactor, BatchJob job)
-      : service_(service), context_(context), reactor_(reactor), job_(std::move(job)) {}
+                 grpc::ServerUnaryReactor* reactor, v1::MintTokensResponse* response)
+      : service_(service),
+        context_(context),
+        reactor_(reactor),
+        response_(response),
+        observer_(service->observers(), RpcMethod::kMintTokens, *context) {}
+
+  // Start admits the batch; an error finishes nothing (the caller finishes the call).
+  absl::Status Start(const v1::MintTokensRequest& request) {
+    absl::StatusOr<Caller> caller =
+        CallerFor(service_->authorizer(), *context_, "MintTokens", &observer_);
+    if (!caller.ok()) return caller.status();
+    absl::StatusOr<BatchJob> job =
+        service_->StartBatch(request, response_, *std::move(caller), "MintTokens", &observer_);
+    if (!job.ok()) return job.status();
+    job_ = *std::move(job);
+    return absl::OkStatus();
+  }
+  bool small() const {
+    return static_cast<size_t>(job_.request->requests_size()) <= service_->slice_items();
+  }
+  CallObserver& observer() { return observer_; }
+
+  // FinishCall ends the call with `status` (the observer may turn it into UNAVAILABLE, which
+  // withholds the tokens).
+  void FinishCall(const absl::Status& status) {
+    const absl::Status out = observer_.Finish(status);
+    if (!out.ok()) response_->Clear();
+    reactor_->Finish(ToGrpcStatus(out));
+  }
 
   bool RunSlice() override {
     // A cancelled call (client gone, deadline passed) stops using CPU at the next slice.
@@ -180,7 +253,7 @@ class UnaryBatchTask final : public SlicedTask {
   }
 
   void Finish() override {
-    reactor_->Finish(cancelled_ ? grpc::Status::CANCELLED : grpc::Status::OK);
+    FinishCall(cancelled_ ? absl::CancelledError("the call was cancelled") : absl::OkStatus());
     delete this;
   }
 
@@ -188,6 +261,8 @@ class UnaryBatchTask final : public SlicedTask {
   const TokenServiceImpl* const service_;
   grpc::CallbackServerContext* const context_;
   grpc::ServerUnaryReactor* const reactor_;
+  v1::MintTokensResponse* const response_;
+  CallObserver observer_;
   BatchJob job_;
   bool cancelled_ = false;
 };
@@ -198,26 +273,40 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintTokens(grpc::CallbackServerConte
                                                        const v1::MintTokensRequest* request,
                                                        v1::MintTokensResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<Caller> caller = CallerOf(*authorizer_, *context, "MintTokens");
-  if (!caller.ok()) {
-    reactor->Finish(ToGrpcStatus(caller.status()));
-    return reactor;
-  }
-  absl::StatusOr<BatchJob> job = StartBatch(*request, response, *std::move(caller));
-  if (!job.ok()) {
-    reactor->Finish(ToGrpcStatus(job.status()));
-    return reactor;
-  }
-  if (static_cast<size_t>(request->requests_size()) <= slice_items_) {
+  if (!observers_.any() && static_cast<size_t>(request->requests_size()) <= slice_items_) {
+    absl::StatusOr<Caller> caller = CallerOf(*authorizer_, *context, "MintTokens");
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpcStatus(caller.status()));
+      return reactor;
+    }
+    absl::StatusOr<BatchJob> job = StartBatch(*request, response, *std::move(caller));
+    if (!job.ok()) {
+      reactor->Finish(ToGrpcStatus(job.status()));
+      return reactor;
+    }
     MintSlice(*job, slice_items_);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  auto* task = new UnaryBatchTask(this, context, reactor, *std::move(job));
-  if (absl::Status s = pool_->Submit(task); !s.ok()) {
+  // Observed calls, and large batches (which go to the pool), carry their state in a task.
+  auto* task = new UnaryBatchTask(this, context, reactor, response);
+  if (absl::Status s = task->Start(*request); !s.ok()) {
+    task->FinishCall(s);
     delete task;
+    return reactor;
+  }
+  if (task->small()) {
+    while (task->RunSlice()) {
+    }
+    task->FinishCall(absl::OkStatus());
+    delete task;
+    return reactor;
+  }
+  if (absl::Status s = pool_->Submit(task); !s.ok()) {
+    task->observer().Overloaded(OverloadReason::kQueueFull);
     response->Clear();
-    reactor->Finish(ToGrpcStatus(s));
+    task->FinishCall(s);
+    delete task;
   }
   return reactor;
 }
@@ -230,16 +319,22 @@ class TokenStream final
     : public grpc::ServerBidiReactor<v1::MintTokensRequest, v1::MintTokensResponse> {
  public:
   TokenStream(TokenServiceImpl* service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {
+      : service_(service),
+        context_(context),
+        observer_(service->observers(), RpcMethod::kStreamTokens, *context) {
     // The caller is resolved once per stream; an unknown one ends it before anything is read.
-    absl::StatusOr<Caller> caller = CallerOf(service_->authorizer(), *context, "StreamTokens");
-    if (!caller.ok()) {
+    absl::StatusOr<Caller> caller =
+        CallerFor(service_->authorizer(), *context, "StreamTokens", &observer_);
+    absl::Status opened = caller.status();
+    if (opened.ok()) opened = observer_.StreamOpened();
+    if (!opened.ok()) {
       {
         absl::MutexLock lock(&mu_);
         reads_done_ = true;
         finished_ = true;
       }
-      Finish(ToGrpcStatus(caller.status()));
+      observer_.StreamClosed(opened);
+      Finish(ToGrpcStatus(opened));
       return;
     }
     caller_ = *std::move(caller);
@@ -270,7 +365,8 @@ class TokenStream final
       return;
     }
     v1::MintTokensResponse* out = FreshResponse(target);
-    absl::StatusOr<BatchJob> job = service_->StartBatch(*request_, out, caller_, "StreamTokens");
+    absl::StatusOr<BatchJob> job =
+        service_->StartBatch(*request_, out, caller_, "StreamTokens", &observer_);
     if (!job.ok()) {
       BatchDone(target, job.status());
       return;
@@ -283,6 +379,7 @@ class TokenStream final
     auto* task = new BatchTask(this, target, *std::move(job));
     if (absl::Status s = service_->pool().Submit(task); !s.ok()) {
       delete task;
+      observer_.Overloaded(OverloadReason::kQueueFull);
       BatchDone(target, s);
     }
   }
@@ -340,7 +437,9 @@ class TokenStream final
 
   // BatchDone continues the stream after the batch read last has been minted into
   // responses_[target] (or failed with `status`, or was dropped with CANCELLED).
-  void BatchDone(int target, const absl::Status& status) {
+  void BatchDone(int target, absl::Status status) {
+    // A batch whose audit record cannot be kept (audit.required) is not answered.
+    if (status.ok()) status = observer_.StreamBatchDone();
     Actions next;
     {
       absl::MutexLock lock(&mu_);
@@ -389,12 +488,18 @@ class TokenStream final
   void Run(const Actions& next) {
     if (next.write != nullptr) StartWrite(next.write);
     if (next.read) StartNextRead();
-    if (next.finish) Finish(next.status);
+    if (next.finish) {
+      observer_.StreamClosed(absl::Status(static_cast<absl::StatusCode>(next.status.error_code()),
+                                          next.status.error_message()));
+      Finish(next.status);
+    }
   }
 
   TokenServiceImpl* const service_;
   grpc::CallbackServerContext* const context_;
   Caller caller_;  // set in the constructor, read-only after
+  // Batches are serial, so one thread at a time uses it; StreamClosed runs once, at Finish.
+  CallObserver observer_;
   absl::Mutex mu_;
   // Messages live on arenas that are reset for each batch: a batch's thousands of result
   // messages and strings then cost a few block allocations, not several mallocs each (protobuf

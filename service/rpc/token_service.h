@@ -26,6 +26,7 @@
 #include "service/keystore/key_store.h"
 #include "service/mint/batch_minter.h"
 #include "service/mint/minter.h"
+#include "service/rpc/call_observer.h"
 #include "service/rpc/internal/arena_allocator.h"
 #include "service/rpc/work_pool.h"
 
@@ -41,18 +42,20 @@ struct BatchJob {
   int next = 0;
   Caller caller;  // every item is authorized for caller.rule before its lookup
   const char* method = "";
-  Denials denials;  // logged once, when the batch is done
+  Denials denials;                   // logged once, when the batch is done
+  CallObserver* observer = nullptr;  // counts and audits the batch, when set
 
   bool done() const { return next >= request->requests_size(); }
 };
 
 class TokenServiceImpl final : public v1::TokenService::CallbackService {
  public:
-  // The store and clock must outlive the service.
-  // A null `authorizer` turns authorization off.
+  // The store and clock must outlive the service, and so must the observers' metrics and
+  // audit log. A null `authorizer` turns authorization off.
   TokenServiceImpl(const KeyStore* store, const Clock* clock, MintOptions options,
                    BatchSigner signer, PoolOptions pool = {},
-                   std::shared_ptr<const Authorizer> authorizer = nullptr);
+                   std::shared_ptr<const Authorizer> authorizer = nullptr,
+                   Observers observers = {});
   ~TokenServiceImpl() override;
 
   grpc::ServerUnaryReactor* MintToken(grpc::CallbackServerContext* context,
@@ -78,7 +81,8 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   // UNAVAILABLE before keys are loaded or while draining. Sets the response's batch_id.
   absl::StatusOr<BatchJob> StartBatch(const v1::MintTokensRequest& request,
                                       v1::MintTokensResponse* response, Caller caller = {},
-                                      const char* method = "MintTokens") const;
+                                      const char* method = "MintTokens",
+                                      CallObserver* observer = nullptr) const;
   // MintSlice mints up to `max_items` more items of `job`; returns whether items remain. Items
   // the caller may not mint fail alone with PERMISSION_DENIED.
   bool MintSlice(BatchJob& job, size_t max_items) const;
@@ -93,18 +97,21 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   bool draining() const { return draining_.load(std::memory_order_acquire); }
 
   const Authorizer& authorizer() const { return *authorizer_; }
+  const Observers& observers() const { return observers_; }
+  const Minter& minter() const { return minter_; }
 
  private:
   // MintUnary and VerifyUnary are the unary calls' work, done synchronously on the calling
   // thread against a pinned key store table.
+  // `observer` may be null.
   absl::Status MintUnary(const grpc::ServerContextBase& context,
-                         const v1::MintTokenRequest& request,
-                         v1::MintTokenResponse* response) const;
+                         const v1::MintTokenRequest& request, v1::MintTokenResponse* response,
+                         CallObserver* observer) const;
   absl::Status VerifyUnary(const grpc::ServerContextBase& context,
-                           const v1::VerifyTokenRequest& request,
-                           v1::VerifyTokenResponse* response) const;
+                           const v1::VerifyTokenRequest& request, v1::VerifyTokenResponse* response,
+                           CallObserver* observer) const;
   // Admit returns OK or the UNAVAILABLE status for a new call or batch.
-  absl::Status Admit() const;
+  absl::Status Admit(CallObserver* observer) const;
 
   internal::ArenaMessageAllocator<v1::MintTokenRequest, v1::MintTokenResponse> unary_allocator_;
   internal::ArenaMessageAllocator<v1::MintTokensRequest, v1::MintTokensResponse> batch_allocator_;
@@ -112,6 +119,7 @@ class TokenServiceImpl final : public v1::TokenService::CallbackService {
   const KeyStore* store_;
   const Clock* clock_;
   std::shared_ptr<const Authorizer> authorizer_;
+  const Observers observers_;
   Minter minter_;
   BatchMinter batch_minter_{&minter_};
   const size_t slice_items_;

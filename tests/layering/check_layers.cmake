@@ -17,7 +17,7 @@ cmake_minimum_required(VERSION 3.25)
 # allow lists below); cli/ may use client/ (its mint and verify --server are clients).
 set(ROOMS
   "common 0" "signer 1" "service/keystore 2" "service/authz 2"
-  "service/mint 3" "service/verify 3" "service/admin 3"
+  "service/mint 3" "service/verify 3" "service/admin 3" "service/metrics 3" "service/audit 3"
   "service/config 4" "service/rpc 4" "service/cli 5")
 # Rooms that may see gRPC and protobuf.
 set(GRPC_ROOMS service/rpc service/cli client bench proto tests)

@@ -31,6 +31,7 @@ absl::Status ParseLimits(const JsonReader& json, JsonElement value, ServerOption
 absl::Status ParseTls(const JsonReader& json, JsonElement value, TlsOptions* out);
 absl::Status ParseAdmin(const JsonReader& json, JsonElement value, ServiceConfig* config);
 absl::Status ParseRotation(const JsonReader& json, JsonElement value, RetentionOptions* out);
+absl::Status ParseAudit(const JsonReader& json, JsonElement value, AuditOptions* out);
 
 }  // namespace sasmint::internal
 

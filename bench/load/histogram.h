@@ -45,6 +45,8 @@ class LatencyHistogram {
   // [low, low + width) range.
   static int BucketIndex(int64_t value_ns);
   static void BucketRange(int index, int64_t* low, int64_t* width);
+  // counts returns the samples in each bucket (index as BucketIndex).
+  const std::vector<int64_t>& counts() const { return counts_; }
 
  private:
   std::vector<int64_t> counts_;

@@ -131,6 +131,8 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, RequestPayloads* 
   }
 
   Recorder recorder;
+  if (!options.series_path.empty()) recorder.KeepWindows();
+  LoadResult result;
   const bool stream = options.mode == LoadMode::kStream;
   const bool cq = !stream && options.transport == LoadTransport::kCq;
   // The cq transport keeps its schedule in its own threads.
@@ -193,6 +195,18 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, RequestPayloads* 
     if (progress) {
       progress(MakeSample(timeline, recorder, tick_ns, tokens_at_tick, now, tokens_now));
     }
+    if (!options.series_path.empty()) {
+      SeriesRow row;
+      row.elapsed_s = static_cast<double>(now - timeline.start_ns) / kNanosPerSecond;
+      // An interval is in the phase its middle is in.
+      const int64_t mid = tick_ns + (now - tick_ns) / 2;
+      row.phase = mid < timeline.measure_start_ns ? "warmup"
+                  : mid < timeline.measure_end_ns ? "measure"
+                                                  : "drain";
+      row.interval_s = static_cast<double>(now - tick_ns) / kNanosPerSecond;
+      row.window = recorder.TakeWindow();
+      result.series.push_back(std::move(row));
+    }
     tokens_at_tick = tokens_now;
     tick_ns = now;
   }
@@ -201,7 +215,6 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, RequestPayloads* 
   pacer.reset();
   workers.clear();
 
-  LoadResult result;
   result.totals = recorder.Totals();
   const int64_t window_ns = timeline.measure_end_ns - timeline.measure_start_ns;
   result.seconds = static_cast<double>(std::max(

@@ -19,8 +19,17 @@
 
 namespace sasmint::bench {
 
+// SeriesRow is one second of the run (--series).
+struct SeriesRow {
+  double elapsed_s = 0;  // at the end of the interval, since the callers started
+  const char* phase = "warmup";
+  double interval_s = 0;
+  SeriesWindow window;
+};
+
 struct LoadResult {
   LoadTotals totals;
+  std::vector<SeriesRow> series;  // with options.series_path only
   // The measurement window, stretched to the last measured completion when requests due in
   // the window completed after it (so tokens / seconds is the rate actually achieved).
   double seconds = 0;

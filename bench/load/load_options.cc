@@ -79,7 +79,8 @@ const char kLoadUsage[] =
     "                     [--streams S] [--timeout SECONDS] [--connect-timeout SECONDS]\n"
     "                     [--transport callback|cq] [--client-threads T]\n"
     "                     [--tls-ca FILE [--tls-cert FILE --tls-key FILE] [--tls-server-name N]]\n"
-    "                     [--include-disabled] [--quiet]\n"
+    "                     [--include-disabled] [--quiet] [--series FILE.csv]\n"
+    "                     [--histogram FILE.csv]\n"
     "\n"
     "Sends MintToken (unary), MintTokens (batch:N) or StreamTokens (stream:N, N tokens per\n"
     "message) requests for the identities of an IoT Hub export file to a sasmint server.\n"
@@ -103,7 +104,12 @@ const char kLoadUsage[] =
     "                        --tls-cert/--tls-key present a client certificate (mTLS),\n"
     "                        --tls-server-name the name expected in the server's certificate\n"
     "  --include-disabled    also ask for disabled identities (they fail FAILED_PRECONDITION)\n"
-    "  --quiet               no progress lines\n";
+    "  --quiet               no progress lines\n"
+    "  --series FILE.csv     one row per second: elapsed_s,phase,offered_rps,completed_rps,\n"
+    "                        tokens_per_s,errors_per_s,p50_us,p99_us (everything completed in\n"
+    "                        that second, warm-up and drain included; bench/load/plot.sh draws "
+    "it)\n"
+    "  --histogram FILE.csv  the measured latency histogram: upper_us,count,cumulative_fraction\n";
 
 std::string LoadOptions::ModeName() const {
   switch (mode) {
@@ -222,13 +228,29 @@ absl::Status ParseTransport(const Flags& flags, LoadOptions* out) {
 }  // namespace
 
 absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& args) {
-  ASSIGN_OR_RETURN(
-      const Flags flags,
-      Flags::Parse(args,
-                   {"target", "hub", "devices", "mode", "concurrency", "duration", "rate", "ttl",
-                    "warmup", "channels", "streams", "timeout", "connect-timeout", "transport",
-                    "client-threads", "tls-ca", "tls-cert", "tls-key", "tls-server-name"},
-                   {"include-disabled", "quiet"}));
+  ASSIGN_OR_RETURN(const Flags flags, Flags::Parse(args,
+                                                   {"target",
+                                                    "hub",
+                                                    "devices",
+                                                    "mode",
+                                                    "concurrency",
+                                                    "duration",
+                                                    "rate",
+                                                    "ttl",
+                                                    "warmup",
+                                                    "channels",
+                                                    "streams",
+                                                    "timeout",
+                                                    "connect-timeout",
+                                                    "transport",
+                                                    "client-threads",
+                                                    "tls-ca",
+                                                    "tls-cert",
+                                                    "tls-key",
+                                                    "tls-server-name",
+                                                    "series",
+                                                    "histogram"},
+                                                   {"include-disabled", "quiet"}));
   if (!flags.positional().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("unexpected argument '", flags.positional()[0], "'"));
@@ -253,6 +275,8 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(const std::vector<std::string>& arg
   RETURN_IF_ERROR(ParseTransport(flags, &out));
   out.include_disabled = flags.Has("include-disabled");
   out.quiet = flags.Has("quiet");
+  out.series_path = flags.Get("series").value_or("");
+  out.histogram_path = flags.Get("histogram").value_or("");
   return out;
 }
 

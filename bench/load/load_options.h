@@ -53,7 +53,9 @@ struct LoadOptions {
   double timeout_s = 10;       // per-RPC deadline; whole-stream deadline is the run's length
   double connect_timeout_s = 5;
   bool include_disabled = false;
-  bool quiet = false;  // no progress lines
+  bool quiet = false;          // no progress lines
+  std::string series_path;     // --series: one CSV row per second
+  std::string histogram_path;  // --histogram: the measured latency histogram as CSV
   // Default kCallback; kCq applies to unary and batch modes.
   LoadTransport transport = LoadTransport::kCallback;
   // kCq only: threads (one CompletionQueue each), at most concurrency. Default: the number of

@@ -27,9 +27,17 @@ void Recorder::Record(const Outcome& outcome, int64_t intended_ns, int64_t done_
   live_tokens_.fetch_add(outcome.tokens, std::memory_order_relaxed);
   live_errors_.fetch_add(outcome.errors, std::memory_order_relaxed);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
-  if (!measured) return;
+  if (!measured && !keep_windows_) return;
   Shard& shard = ThisThreadsShard();
   absl::MutexLock lock(&shard.mu);
+  if (keep_windows_) {
+    SeriesWindow& w = shard.window;
+    ++w.rpcs;
+    w.tokens += outcome.tokens;
+    w.errors += outcome.errors;
+    if (outcome.rpc_ok) w.latency.Record(done_ns - intended_ns);
+  }
+  if (!measured) return;
   LoadTotals& t = shard.totals;
   t.tokens += outcome.tokens;
   t.errors += outcome.errors;
@@ -52,10 +60,28 @@ void Recorder::RecordUnsent(int64_t latency_ns, int64_t count) {
 
 void Recorder::RequestStarted(int64_t lag_ns) {
   in_flight_.fetch_add(1, std::memory_order_relaxed);
+  if (keep_windows_) started_.fetch_add(1, std::memory_order_relaxed);
   int64_t seen = max_lag_ns_.load(std::memory_order_relaxed);
   while (lag_ns > seen &&
          !max_lag_ns_.compare_exchange_weak(seen, lag_ns, std::memory_order_relaxed)) {
   }
+}
+
+SeriesWindow Recorder::TakeWindow() {
+  SeriesWindow out;
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    out.rpcs += shard.window.rpcs;
+    out.tokens += shard.window.tokens;
+    out.errors += shard.window.errors;
+    out.latency.Merge(shard.window.latency);
+    shard.window.rpcs = shard.window.tokens = shard.window.errors = 0;
+    shard.window.latency.Clear();
+  }
+  const int64_t started = started_.load(std::memory_order_relaxed);
+  out.started = started - started_taken_;
+  started_taken_ = started;
+  return out;
 }
 
 LoadTotals Recorder::Totals() const {

@@ -36,6 +36,15 @@ struct LoadTotals {
   void Merge(const LoadTotals& other);
 };
 
+// SeriesWindow is what completed in one interval of the run (measured or not), for --series.
+struct SeriesWindow {
+  int64_t started = 0;  // requests put on the wire
+  int64_t rpcs = 0;     // requests completed
+  int64_t tokens = 0;
+  int64_t errors = 0;        // tokens that failed, and failed RPCs' tokens
+  LatencyHistogram latency;  // of the requests completed, from intended send time
+};
+
 class Recorder {
  public:
   Recorder() = default;
@@ -58,6 +67,11 @@ class Recorder {
   // Totals returns the measured results so far.
   LoadTotals Totals() const;
 
+  // TakeWindow returns what happened since the previous call (or the start) and starts a new
+  // window; only kept with KeepWindows (a --series run).
+  SeriesWindow TakeWindow();
+  void KeepWindows() { keep_windows_ = true; }
+
   // Live counters for the progress line: everything completed so far, measured or not.
   int64_t live_tokens() const { return live_tokens_.load(std::memory_order_relaxed); }
   int64_t live_errors() const { return live_errors_.load(std::memory_order_relaxed); }
@@ -71,6 +85,7 @@ class Recorder {
   struct alignas(64) Shard {
     mutable absl::Mutex mu;
     LoadTotals totals ABSL_GUARDED_BY(mu);
+    SeriesWindow window ABSL_GUARDED_BY(mu);
   };
 
   Shard& ThisThreadsShard();
@@ -80,6 +95,9 @@ class Recorder {
   std::atomic<int64_t> live_errors_{0};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> max_lag_ns_{0};
+  std::atomic<int64_t> started_{0};
+  int64_t started_taken_ = 0;  // TakeWindow's caller only
+  bool keep_windows_ = false;  // set before the run starts
 };
 
 }  // namespace sasmint::bench

@@ -14,6 +14,7 @@
 #include "bench/load/load_options.h"
 #include "bench/load/report.h"
 #include "bench/load/request_payloads.h"
+#include "bench/load/series_csv.h"
 
 namespace sasmint::bench {
 namespace {
@@ -57,6 +58,17 @@ int Main(const std::vector<std::string>& args) {
               << " requests due in the window were never sent (their latency is counted at a "
                  "lower bound)"
               << std::endl;
+  }
+  if (!options->series_path.empty()) {
+    if (absl::Status s = WriteSeriesCsv(options->series_path, result->series); !s.ok()) {
+      return Fail(kExitFailure, s.message());
+    }
+  }
+  if (!options->histogram_path.empty()) {
+    if (absl::Status s = WriteHistogramCsv(options->histogram_path, result->totals.latency);
+        !s.ok()) {
+      return Fail(kExitFailure, s.message());
+    }
   }
   std::cout << FormatReport(*options, identities->size(), *result) << std::endl;
   return 0;

@@ -5,7 +5,8 @@
 //   3. type-check every object as a TypeScript literal of its API type (tsc): an unknown or
 //      misspelt field (`readinesProbe`) is an error there, which the schemas let through;
 //   4. assert sasmint's own deployment policy (non-root, read-only root, probes on the
-//      configuration's health port, no subPath key mounts, PDB, HPA, NetworkPolicy, ...).
+//      configuration's health port, no subPath key mounts, PDB, HPA, NetworkPolicy, the metrics
+//      port, ServiceMonitor and PrometheusRule, ...).
 // Then runs the same checks on the broken fixtures in fixtures/ and requires each to fail with
 // the message its first line names ("# expect: ...").
 //
@@ -14,6 +15,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isDeepStrictEqual } from "node:util";
 import { parseAllDocuments } from "yaml";
 
 import * as coreV1 from "kubernetes-models/v1";
@@ -22,6 +24,7 @@ import * as autoscalingV2 from "kubernetes-models/autoscaling/v2";
 import * as policyV1 from "kubernetes-models/policy/v1";
 import * as networkingV1 from "kubernetes-models/networking.k8s.io/v1";
 import * as certManagerV1 from "@kubernetes-models/cert-manager/cert-manager.io/v1";
+import * as monitoringV1 from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const k8s = resolve(here, "..");
@@ -34,9 +37,32 @@ const groups = {
   "policy/v1": [policyV1, "kubernetes-models/policy/v1"],
   "networking.k8s.io/v1": [networkingV1, "kubernetes-models/networking.k8s.io/v1"],
   "cert-manager.io/v1": [certManagerV1, "@kubernetes-models/cert-manager/cert-manager.io/v1"],
+  "monitoring.coreos.com/v1": [monitoringV1,
+                               "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1"],
   // No published model: types.ts transcribes the driver's v1 CRD.
   "secrets-store.csi.x-k8s.io/v1": [null, "./types.js"],
 };
+
+// The alert rules (plain rule file) that components/monitoring's PrometheusRule copies, and the
+// job they select (one value of job="..." throughout).
+const alertRulesFile = "k8s/monitoring/alerts.rules.yaml";
+const alertRules = parse(readFileSync(join(k8s, "monitoring/alerts.rules.yaml"), "utf8"), alertRulesFile)[0];
+const rulesJobs = new Set([...JSON.stringify(alertRules.groups).matchAll(/job=\\"([^"\\]*)\\"/g)]
+    .map((m) => m[1]));
+if (rulesJobs.size !== 1) throw new Error(`${alertRulesFile}: expected one job="..." throughout, found ${[...rulesJobs]}`);
+const rulesJob = [...rulesJobs][0];
+
+// The first place where two JSON-like values differ, as a path.
+function firstDifference(a, b, path = "") {
+  if (isDeepStrictEqual(a, b)) return null;
+  if (a && b && typeof a === "object" && typeof b === "object" && Array.isArray(a) === Array.isArray(b)) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const d = firstDifference(a[k], b[k], `${path}/${k}`);
+      if (d) return d;
+    }
+  }
+  return `${path || "/"}: ${JSON.stringify(a)?.slice(0, 120)} vs ${JSON.stringify(b)?.slice(0, 120)}`;
+}
 
 function render(dir) {
   return execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", maxBuffer: 64 << 20 });
@@ -301,6 +327,81 @@ function checkPolicy(objects, source, errors) {
   if (!services.some((s) => s.spec.clusterIP === "None" && Object.entries(s.spec.selector ?? {})
       .every(([k, v]) => labels[k] === v))) {
     fail("no headless Service (dns:/// with round_robin needs every pod's address)");
+  }
+
+  // Metrics: the configuration's port, named `metrics` on the container and on the ClusterIP
+  // Service (whose targetPort names it), open to no one but selected peers (it is plaintext).
+  const metricsPort = portOf(config.metrics_listen);
+  const monitors = byKind("ServiceMonitor");
+  const main = pod.containers.find((c) => c.name === "sasmint") ?? pod.containers[0];
+  if (metricsPort !== null) {
+    const port = (main.ports ?? []).find((p) => p.name === "metrics");
+    if (!port) {
+      fail(`config.json serves metrics on ${metricsPort} but container ${main.name} has no port named metrics`);
+    } else if (port.containerPort !== metricsPort) {
+      fail(`container port metrics is ${port.containerPort}, config.json's metrics_listen port ${metricsPort}`);
+    }
+    const clusterIPs = services.filter((s) => s.spec.clusterIP !== "None" &&
+        Object.keys(s.spec.selector ?? {}).length > 0 &&
+        Object.entries(s.spec.selector).every(([k, v]) => labels[k] === v));
+    if (!clusterIPs.some((s) => (s.spec.ports ?? []).some(
+        (p) => p.name === "metrics" && p.targetPort === "metrics"))) {
+      fail("no port named metrics (targetPort metrics) on the ClusterIP Service");
+    }
+  } else if (monitors.length > 0) {
+    fail("a ServiceMonitor scrapes sasmint but config.json has no metrics_listen");
+  }
+  const coversMetrics = (i) => !i.ports || i.ports.length === 0 ||
+      i.ports.some((p) => p.port === "metrics" || (metricsPort !== null && p.port === metricsPort));
+  for (const n of policies) {
+    if (!(Object.keys(n.spec.podSelector ?? {}).length === 0 || selects(n.spec.podSelector))) continue;
+    for (const i of n.spec.ingress ?? []) {
+      if (coversMetrics(i) && (i.from ?? []).length === 0) {
+        fail(`NetworkPolicy ${n.metadata.name}: the metrics port is open to every peer (plaintext: admit Prometheus only)`);
+      }
+    }
+  }
+  if (monitors.length > 0 && !policies.some((n) => selects(n.spec.podSelector) && (n.spec.ingress ?? [])
+      .some((i) => coversMetrics(i) && (i.from ?? []).length > 0))) {
+    fail("a ServiceMonitor scrapes sasmint but no NetworkPolicy lets Prometheus reach the metrics port");
+  }
+  // The ServiceMonitor: its port a port of exactly one Service it selects (the container's
+  // metrics port), and the job the alert rules select.
+  for (const m of monitors) {
+    const where = `ServiceMonitor ${m.metadata.name}`;
+    const wanted = m.spec.selector?.matchLabels ?? {};
+    const chosen = services.filter((s) => Object.keys(wanted).length > 0 &&
+        Object.entries(wanted).every(([k, v]) => s.metadata.labels?.[k] === v));
+    if (chosen.length === 0) { fail(`${where}: selects no Service`); continue; }
+    for (const e of m.spec.endpoints ?? []) {
+      if (!e.port) { fail(`${where}: an endpoint names no port (name the Service's metrics port)`); continue; }
+      const having = chosen.filter((s) => (s.spec.ports ?? []).some((p) => p.name === e.port));
+      if (having.length === 0) {
+        fail(`${where}: endpoint port ${e.port} is no port of the Services it selects ` +
+             `(${chosen.map((s) => s.metadata.name).join(", ")})`);
+        continue;
+      }
+      if (having.length > 1) {
+        fail(`${where}: port ${e.port} is on ${having.length} selected Services: each pod would be scraped ${having.length} times`);
+      }
+      const sp = having[0].spec.ports.find((p) => p.name === e.port);
+      if (sp.targetPort !== "metrics") {
+        fail(`${where}: port ${e.port} of Service ${having[0].metadata.name} is not the container's metrics port`);
+      }
+      const relabel = (e.relabelings ?? []).find((r) => r.targetLabel === "job");
+      const job = relabel ? relabel.replacement
+          : m.spec.jobLabel ? having[0].metadata.labels?.[m.spec.jobLabel] : having[0].metadata.name;
+      if (job !== rulesJob) {
+        fail(`${where}: gives job="${job}", the alert rules select job="${rulesJob}" (${alertRulesFile})`);
+      }
+    }
+  }
+  for (const r of byKind("PrometheusRule")) {
+    const d = firstDifference(r.spec?.groups, alertRules.groups);
+    if (d) {
+      fail(`PrometheusRule ${r.metadata.name}: spec.groups differ from ${alertRulesFile} at ${d} ` +
+           "(regenerate: components/monitoring/prometheusrule.yaml says how)");
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
 #include "service/config/config.h"
 #include "service/keystore/export_loader.h"
@@ -35,8 +36,23 @@ absl::StatusOr<std::shared_ptr<IdentityTable>> BuildIdentityTable(const ServiceC
     }
     for (const std::string& file : hub.device_files) {
       ExportLoadStats stats;
-      if (auto s = LoadExportFile(file, hub.host, table.get(), config.export_options, &stats);
-          !s.ok()) {
+      ExportLoadOptions options = config.export_options;
+      // A large export takes seconds: say how far it has got, once a second.
+      const absl::Time start = absl::Now();
+      absl::Time last_log = start;
+      options.progress = [&](size_t bytes, size_t lines, size_t size) {
+        const absl::Time now = absl::Now();
+        if (now - last_log < absl::Seconds(1)) return;
+        last_log = now;
+        const double seconds = absl::ToDoubleSeconds(now - start);
+        Log(LogLevel::kInfo, "loading device export",
+            {{"file", file},
+             {"identities", absl::StrCat(lines)},
+             {"percent", absl::StrCat(size == 0 ? 100 : bytes * 100 / size)},
+             {"identities_per_second",
+              absl::StrCat(static_cast<int64_t>(seconds > 0 ? lines / seconds : 0))}});
+      };
+      if (auto s = LoadExportFile(file, hub.host, table.get(), options, &stats); !s.ok()) {
         return s;
       }
       if (stats.skipped > 0) {

@@ -445,6 +445,7 @@ absl::Status LoadExportFile(const std::string& path, absl::string_view hub, Iden
       std::max<size_t>(1, std::min(file_size, options.read_window_bytes)));
   size_t held = 0;  // bytes at the window's start not yet parsed (a partial line)
   bool reserved = false;
+  size_t bytes_read = 0, lines_read = 0;  // for options.progress
   for (;;) {
     if (held == window->size()) {
       // One line fills the window: grow it (keeping, then wiping, what it held).
@@ -477,6 +478,11 @@ absl::Status LoadExportFile(const std::string& path, absl::string_view hub, Iden
     }
     if (usable > 0) {
       if (auto s = parser.Feed(window->data(), usable); !s.ok()) return s;
+      if (options.progress) {
+        bytes_read += usable;
+        lines_read += CountLines(window->data(), usable);
+        options.progress(bytes_read, lines_read, file_size);
+      }
     }
     if (eof) break;
     // Keep the partial last line at the start of the window. The key text behind it is

@@ -10,6 +10,7 @@
 #ifndef SASMINT_SERVICE_KEYSTORE_EXPORT_LOADER_H_
 #define SASMINT_SERVICE_KEYSTORE_EXPORT_LOADER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct ExportLoadOptions {
   // read_window_bytes is how much of a file is read and parsed at a time (whole lines; a longer
   // line grows the window). Tests make it small to put line breaks at every offset.
   size_t read_window_bytes = size_t{16} << 20;
+  // progress, if set, is called after each window is parsed with the bytes and lines read so
+  // far and the file's size (LoadExportFile only), on the loading thread.
+  std::function<void(size_t bytes_read, size_t lines_read, size_t file_size)> progress;
 };
 
 struct ExportLoadStats {

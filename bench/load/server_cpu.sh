@@ -8,7 +8,8 @@
 #        bench/load/server_cpu.sh unary 8 10 --rate 20000
 #
 # Environment: BUILD_DIR (default build), DEVICES (identities, default 100000), SERVER_CPU
-# (default 0), CLIENT_CPU (default 1), SASMINT_ISA (passed to the server).
+# (default 0), CLIENT_CPU (default 1), SASMINT_ISA (passed to the server), SERVE_FLAGS (more
+# `sasmint serve` flags, e.g. "--metrics-listen 127.0.0.1:0" for metrics on).
 # Prints sasmint-bench's JSON line, then one JSON line with the server's CPU per token and,
 # where /usr/bin/time is installed, the load client's CPU seconds and CPU per token.
 set -euo pipefail
@@ -21,7 +22,8 @@ trap 'kill "$server" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 "$build/bin/sasmint-gen-export" --count "${DEVICES:-100000}" --out "$tmp/devices.json"
 taskset -c "${SERVER_CPU:-0}" "$build/bin/sasmint" serve --hub "$hub" \
-    --devices "$tmp/devices.json" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/server.log" &
+    --devices "$tmp/devices.json" --listen 127.0.0.1:0 --port-file "$tmp/port" ${SERVE_FLAGS:-} \
+    2>"$tmp/server.log" &
 server=$!
 for _ in $(seq 300); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 port="$(cat "$tmp/port")"

@@ -30,7 +30,7 @@ struct ExportLoadOptions {
   size_t read_window_bytes = size_t{16} << 20;
   // progress, if set, is called after each window is parsed with the bytes and lines read so
   // far and the file's size (LoadExportFile only), on the loading thread.
-  std::function<void(size_t bytes_read, size_t lines_read, size_t file_size)> progress;
+  std::function<void(size_t bytes_read, size_t lines_read, size_t file_size)> progress = nullptr;
 };
 
 struct ExportLoadStats {

@@ -209,8 +209,9 @@ TEST(AuditRecordTest, SmallSetsAreListedLargeOnesDigestedSorted) {
   AuditFields digested;
   again.AppendTo(2, digested);
   // printf 'dev-a\ndev-b\ndev-c/modules/m\n' | sha256sum
-  EXPECT_EQ(digested.body(),
-            R"("ids_count":3,"ids_sha256":"ad4ca697483ec350075521b027c686fb713ca0d452536b434d2496fe8f75f1a4")");
+  EXPECT_EQ(
+      digested.body(),
+      R"("ids_count":3,"ids_sha256":"ad4ca697483ec350075521b027c686fb713ca0d452536b434d2496fe8f75f1a4")");
 }
 
 }  // namespace

@@ -28,15 +28,17 @@ TEST(ServiceMetricsTest, EveryMethodAndCodeSeriesExistsAtZero) {
                              "DeleteKeys", "ListKeys"}) {
     for (const char* code : {"OK", "NOT_FOUND", "UNAVAILABLE", "RESOURCE_EXHAUSTED",
                              "UNAUTHENTICATED", "PERMISSION_DENIED", "DATA_LOSS"}) {
-      EXPECT_THAT(text, HasSubstr(std::string("grpc_method=\"") + method +
-                                  "\",grpc_type=\"" +
-                                  (std::string(method) == "StreamTokens" ? "bidi_stream"
-                                                                         : "unary") +
-                                  "\",grpc_code=\"" + code + "\"} 0"));
+      EXPECT_THAT(text,
+                  HasSubstr(std::string("grpc_method=\"") + method + "\",grpc_type=\"" +
+                            (std::string(method) == "StreamTokens" ? "bidi_stream" : "unary") +
+                            "\",grpc_code=\"" + code + "\"} 0"));
     }
   }
-  EXPECT_THAT(text, HasSubstr("sasmint_tokens_minted_total{scope=\"registration\",result=\"ok\"} 0"));
-  EXPECT_THAT(text, HasSubstr("sasmint_build_info{version=\"1.2.3\",compiler=\"gcc\",crypto=\"openssl\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("sasmint_tokens_minted_total{scope=\"registration\",result=\"ok\"} 0"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("sasmint_build_info{version=\"1.2.3\",compiler=\"gcc\",crypto=\"openssl\"} 1"));
   EXPECT_THAT(text, HasSubstr("sasmint_signer_info{isa=\"avx2\"} 1"));
   EXPECT_THAT(text, HasSubstr("sasmint_inflight_calls 0"));
 }
@@ -52,8 +54,10 @@ TEST(ServiceMetricsTest, CallsCountStartedHandledAndTheirTimeInBuckets) {
       "grpc_service=\"sasmint.v1.TokenService\",grpc_method=\"MintToken\",grpc_type=\"unary\"";
   EXPECT_THAT(text, HasSubstr("grpc_server_started_total{" + labels + "} 2"));
   EXPECT_THAT(text, HasSubstr("grpc_server_handled_total{" + labels + ",grpc_code=\"OK\"} 1"));
-  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"2.5e-05\"} 0"));
-  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"5e-05\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"2.5e-05\"} 0"));
+  EXPECT_THAT(text,
+              HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"5e-05\"} 1"));
   EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_bucket{" + labels + ",le=\"+Inf\"} 1"));
   EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_count{" + labels + "} 1"));
   // One unary call and one stream still open.
@@ -74,10 +78,16 @@ TEST(ServiceMetricsTest, TalliesCountTokensByScopeAndResultOncePerBatch) {
   metrics.TokenMinted(ScopeKind::kPolicy, absl::StatusCode::kFailedPrecondition, 0);
   const std::string text = Text(metrics);
   EXPECT_THAT(text, HasSubstr("sasmint_tokens_minted_total{scope=\"device\",result=\"ok\"} 998"));
-  EXPECT_THAT(text, HasSubstr("sasmint_tokens_minted_total{scope=\"module\",result=\"not_found\"} 1"));
-  EXPECT_THAT(text, HasSubstr("sasmint_tokens_minted_total{scope=\"device\",result=\"permission_denied\"} 1"));
-  EXPECT_THAT(text, HasSubstr("sasmint_tokens_minted_total{scope=\"registration\",result=\"ok\"} 1"));
-  EXPECT_THAT(text, HasSubstr("sasmint_tokens_minted_total{scope=\"policy\",result=\"failed_precondition\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("sasmint_tokens_minted_total{scope=\"module\",result=\"not_found\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("sasmint_tokens_minted_total{scope=\"device\",result=\"permission_denied\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("sasmint_tokens_minted_total{scope=\"registration\",result=\"ok\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("sasmint_tokens_minted_total{scope=\"policy\",result=\"failed_precondition\"} 1"));
   EXPECT_THAT(text, HasSubstr("sasmint_mint_batch_size_bucket{le=\"1\"} 1"));
   EXPECT_THAT(text, HasSubstr("sasmint_mint_batch_size_bucket{le=\"512\"} 1"));
   EXPECT_THAT(text, HasSubstr("sasmint_mint_batch_size_bucket{le=\"1024\"} 2"));

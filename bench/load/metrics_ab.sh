@@ -8,7 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 mode=$1 concurrency=$2 seconds=$3 rounds=${4:-5}
 off=() on=()
-per_token() { "$here/server_cpu.sh" "$mode" "$concurrency" "$seconds" --quiet | tail -1 |
+per_token() { "$here/server_cpu.sh" "$mode" "$concurrency" "$seconds" | tail -1 |
   sed -n 's/.*"server_cpu_us_per_token":\([0-9.]*\).*/\1/p'; }
 for r in $(seq "$rounds"); do
   a=$(SERVE_FLAGS="" per_token)

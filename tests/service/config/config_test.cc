@@ -325,5 +325,35 @@ TEST_F(ConfigTest, TlsReloadInterval) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reload_interval_seconds")));
 }
 
+TEST_F(ConfigTest, MetricsListenAndAudit) {
+  testing::WriteFile(dir_ + "/devices.json", testing::ExportLine("d", "", kKey));
+  ASSERT_OK_AND_ASSIGN(ServiceConfig config, Parse(R"({
+    "hubs": [{"host": "h.net", "device_files": ["devices.json"]}],
+    "metrics_listen": "127.0.0.1:9102",
+    "audit": {"path": "audit.jsonl", "required": true, "queue_records": 100, "list_ids": 4,
+              "stream_interval_seconds": 0.5}})"));
+  EXPECT_EQ(config.server.metrics_listen_address, "127.0.0.1:9102");
+  ASSERT_TRUE(config.server.audit.has_value());
+  EXPECT_EQ(config.server.audit->path, dir_ + "/audit.jsonl");
+  EXPECT_TRUE(config.server.audit->required);
+  EXPECT_EQ(config.server.audit->queue_records, 100u);
+  EXPECT_EQ(config.server.audit->list_ids, 4u);
+  EXPECT_EQ(config.server.audit->stream_interval, absl::Milliseconds(500));
+  ASSERT_OK_AND_ASSIGN(config, Parse(R"({
+    "hubs": [{"host": "h.net", "device_files": ["devices.json"]}], "audit": {"path": "-"}})"));
+  EXPECT_EQ(config.server.audit->path, "-");
+  EXPECT_FALSE(config.server.audit->required);
+  EXPECT_TRUE(config.server.metrics_listen_address.empty());
+  EXPECT_THAT(Parse(R"({"hubs": [{"host": "h.net", "device_files": ["devices.json"]}],
+    "audit": {"required": true}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("audit.path")));
+  EXPECT_THAT(Parse(R"({"hubs": [{"host": "h.net", "device_files": ["devices.json"]}],
+    "audit": {"path": "a", "sink": "x"}})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sink")));
+  EXPECT_THAT(Parse(R"({"hubs": [{"host": "h.net", "device_files": ["devices.json"]}],
+    "listen": "127.0.0.1:9000", "metrics_listen": "127.0.0.1:9000"})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("metrics listen address")));
+}
+
 }  // namespace
 }  // namespace sasmint

@@ -23,14 +23,14 @@ std::string Sha256Hex(absl::string_view bytes) {
       absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
+}  // namespace
+
 bool IsLowerHex(absl::string_view s) {
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
 }
-
-}  // namespace
 
 std::string SealLine(absl::string_view prev, std::string* line) {
   absl::StrAppend(line, ",\"prev\":\"", prev, "\"");

@@ -27,6 +27,9 @@ inline constexpr absl::string_view kGenesisHash =
 // closing brace) and returns the hash.
 std::string SealLine(absl::string_view prev, std::string* line);
 
+// IsLowerHex returns whether `s` is lowercase hex digits only (how hashes appear in the chain).
+bool IsLowerHex(absl::string_view s);
+
 // LineHash returns the "hash" value of a sealed line, or "" if the line does not end like one.
 absl::string_view LineHash(absl::string_view line);
 

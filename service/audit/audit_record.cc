@@ -88,6 +88,14 @@ void AuditIdentities::AddModule(absl::string_view device_id, absl::string_view m
   spans_.emplace_back(static_cast<uint32_t>(begin), static_cast<uint32_t>(buffer_.size() - begin));
 }
 
+void AuditIdentities::AddIdentity(absl::string_view device_id, absl::string_view module_id) {
+  if (module_id.empty()) {
+    AddDevice(device_id);
+  } else {
+    AddModule(device_id, module_id);
+  }
+}
+
 void AuditIdentities::AddRegistration(absl::string_view id_scope,
                                       absl::string_view registration_id) {
   const size_t begin = buffer_.size();

@@ -43,6 +43,8 @@ class AuditIdentities {
   // Add adds one identity's name (device, device/modules/module, scope/registrations/id).
   void AddDevice(absl::string_view device_id);
   void AddModule(absl::string_view device_id, absl::string_view module_id);
+  // AddIdentity is AddDevice for an empty `module_id`, AddModule otherwise.
+  void AddIdentity(absl::string_view device_id, absl::string_view module_id);
   void AddRegistration(absl::string_view id_scope, absl::string_view registration_id);
   size_t count() const { return spans_.size() + folded_count_; }
 

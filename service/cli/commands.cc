@@ -25,7 +25,8 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   std::cerr << "sasmint: unknown command '" << command
-            << "' (commands: serve, token, derive-key, mint, verify, health, audit; 'sasmint help' for flags)\n";
+            << "' (commands: serve, token, derive-key, mint, verify, health, audit; 'sasmint help' "
+               "for flags)\n";
   return kExitUsage;
 }
 

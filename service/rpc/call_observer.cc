@@ -4,7 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/json.h"
+#include "service/audit/audit_chain.h"
 #include "service/rpc/caller_context.h"
 
 namespace sasmint {
@@ -15,13 +15,6 @@ constexpr const char* kMethodNames[kRpcMethods] = {
     "KeyAdmin.PutKeys", "KeyAdmin.DeleteKeys", "KeyAdmin.ListKeys"};
 constexpr const char* kScopeNames[kScopeKinds] = {"device", "module", "policy", "registration"};
 constexpr size_t kMaxNames = 16;  // distinct hubs and policies listed per record
-
-bool IsLowerHex(absl::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
 
 // TraceIdOf returns the trace-id of a valid W3C traceparent ("00-<32 hex>-<16 hex>-<2 hex>"),
 // or "".
@@ -61,7 +54,7 @@ void AddDistinct(absl::string_view name, std::vector<std::string>& names) {
 
 CallObserver::CallObserver(const Observers& observers, RpcMethod method,
                            const grpc::ServerContextBase& context)
-    : observers_(observers), method_(method), context_(&context) {
+    : observers_(observers), method_(method) {
   if (!observers_.any()) return;
   start_ = std::chrono::steady_clock::now();
   if (observers_.metrics != nullptr) observers_.metrics->CallStarted(method);
@@ -109,11 +102,8 @@ void CallObserver::AddMinted(absl::Span<const MintItem> items,
     scopes_ |= static_cast<uint8_t>(1u << static_cast<int>(item.kind));
     switch (item.kind) {
       case ScopeKind::kDevice:
-        ids_.AddDevice(item.device_id);
-        AddDistinct(item.hub, hubs_);
-        break;
       case ScopeKind::kModule:
-        ids_.AddModule(item.device_id, item.module_id);
+        ids_.AddIdentity(item.device_id, item.module_id);
         AddDistinct(item.hub, hubs_);
         break;
       case ScopeKind::kPolicy:
@@ -153,8 +143,8 @@ void CallObserver::EndBatch() {
   if (audited()) ids_.EndBatch(observers_.audit->options().list_ids);
 }
 
-void CallObserver::AddAdminCount(absl::string_view name, int64_t value) {
-  admin_counts_.emplace_back(std::string(name), value);
+void CallObserver::AddCount(absl::string_view name, int64_t value) {
+  counts_.emplace_back(std::string(name), value);
 }
 
 std::string CallObserver::AuditBody(absl::string_view event, const absl::Status* status) {
@@ -212,7 +202,7 @@ std::string CallObserver::AuditBody(absl::string_view event, const absl::Status*
     f.Int("ttl_seconds", max_ttl_);
     f.Raw("expiry", absl::StrCat("{\"min\":", min_expiry_, ",\"max\":", max_expiry_, "}"));
   }
-  for (const auto& [name, value] : admin_counts_) f.Int(name, value);
+  for (const auto& [name, value] : counts_) f.Int(name, value);
   if (observers_.store != nullptr) {
     f.Int("generation", static_cast<int64_t>(observers_.store->generation()));
   }
@@ -226,7 +216,6 @@ void CallObserver::ResetContributions() {
   hubs_.clear();
   policies_.clear();
   scopes_ = 0;
-  stream_requested_ += requested_;
   stream_minted_ += minted_;
   stream_batches_ += batches_;
   requested_ = minted_ = batches_ = denied_ = added_ = 0;
@@ -234,6 +223,11 @@ void CallObserver::ResetContributions() {
   first_denial_.clear();
   min_expiry_ = max_expiry_ = max_ttl_ = 0;
   line_start_ = observers_.clock->Now();
+}
+
+absl::Status CallObserver::Refused(absl::string_view what) {
+  return absl::UnavailableError(
+      absl::StrCat("the audit log cannot take this ", what, "'s record; retry"));
 }
 
 bool CallObserver::SubmitAudit(std::string body, bool always) {
@@ -247,7 +241,7 @@ absl::Status CallObserver::Finish(const absl::Status& status, bool always) {
   if (audited()) {
     always = always || denied_ > 0 || no_rule_ || absl::IsPermissionDenied(status);
     if (!SubmitAudit(AuditBody("call", &status), always) && observers_.audit->required()) {
-      out = absl::UnavailableError("the audit log cannot take this call's record; retry");
+      out = Refused("call");
     }
   }
   if (observers_.metrics != nullptr) {
@@ -260,7 +254,7 @@ absl::Status CallObserver::Finish(const absl::Status& status, bool always) {
 absl::Status CallObserver::StreamOpened() {
   if (!audited()) return absl::OkStatus();
   if (!SubmitAudit(AuditBody("stream_open", nullptr), false) && observers_.audit->required()) {
-    return absl::UnavailableError("the audit log cannot take this stream's record; retry");
+    return Refused("stream");
   }
   line_start_ = observers_.clock->Now();
   return absl::OkStatus();
@@ -282,11 +276,11 @@ absl::Status CallObserver::StreamBatchDone() {
     const bool queued = SubmitAudit(AuditBody("stream", &ok), denied_ > 0);
     ResetContributions();
     if (!queued && audit.required()) {
-      return absl::UnavailableError("the audit log cannot take this stream's record; retry");
+      return Refused("stream");
     }
   } else if (audit.required() && !audit.Accepting()) {
     // The line this batch belongs to could not be written: the batch is not answered.
-    return absl::UnavailableError("the audit log cannot take this stream's record; retry");
+    return Refused("stream");
   }
   return absl::OkStatus();
 }
@@ -298,14 +292,28 @@ void CallObserver::StreamClosed(const absl::Status& status) {
     // The last line also carries the contributions not yet written, and the stream's totals.
     const uint64_t batches = stream_batches_ + batches_;
     const uint64_t minted = stream_minted_ + minted_;
-    admin_counts_.emplace_back("stream_batches", static_cast<int64_t>(batches));
-    admin_counts_.emplace_back("stream_minted", static_cast<int64_t>(minted));
+    AddCount("stream_batches", static_cast<int64_t>(batches));
+    AddCount("stream_minted", static_cast<int64_t>(minted));
     SubmitAudit(AuditBody("stream_close", &status), denied_ > 0);
   }
   if (observers_.metrics != nullptr) {
     observers_.metrics->CallHandled(method_, status.code(),
                                     absl::FromChrono(std::chrono::steady_clock::now() - start_));
   }
+}
+
+absl::StatusOr<Caller> ResolveCallerFor(const Authorizer& authorizer,
+                                        const grpc::ServerContextBase& context,
+                                        absl::string_view method, CallObserver* observer) {
+  absl::StatusOr<Caller> caller = CallerOf(authorizer, context, method);
+  if (observer != nullptr) {
+    if (caller.ok()) {
+      observer->SetCaller(*caller);
+    } else if (absl::IsPermissionDenied(caller.status())) {
+      observer->NoRule();
+    }
+  }
+  return caller;
 }
 
 }  // namespace sasmint

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/clock.h"
@@ -44,8 +45,6 @@ struct Observers {
 
 class CallObserver {
  public:
-  // A default observer observes nothing.
-  CallObserver() = default;
   CallObserver(const Observers& observers, RpcMethod method,
                const grpc::ServerContextBase& context);
   CallObserver(const CallObserver&) = delete;
@@ -71,9 +70,9 @@ class CallObserver {
   // EndBatch counts the current batch's tokens (once per batch).
   void EndBatch();
 
-  // AddAdmin records KeyAdmin figures (entries, added, changed, deleted) and the identities
-  // changed; `names` are device or device/modules/module.
-  void AddAdminCount(absl::string_view name, int64_t value);
+  // AddCount adds a named figure to the audit record (KeyAdmin's entries, added, changed,
+  // deleted, listed); admin_ids are the identities a KeyAdmin call changes.
+  void AddCount(absl::string_view name, int64_t value);
   AuditIdentities& admin_ids() { return ids_; }
 
   // Finish ends a unary call with `status` and returns the status to send: `status`, or
@@ -93,12 +92,13 @@ class CallObserver {
   std::string AuditBody(absl::string_view event, const absl::Status* status);
   void ResetContributions();
   bool SubmitAudit(std::string body, bool always);
+  // Refused returns the UNAVAILABLE status of a required record that could not be queued.
+  static absl::Status Refused(absl::string_view what);
 
   Observers observers_;
   RpcMethod method_ = RpcMethod::kMintToken;
   std::chrono::steady_clock::time_point start_;
   MintTally tally_;  // this batch (metrics); totals below (audit)
-  const grpc::ServerContextBase* context_ = nullptr;
   std::string rule_;
   std::string identity_json_;  // the caller as the transport verified it (audited calls)
   std::string trace_id_;       // from the W3C traceparent header, if valid
@@ -120,12 +120,17 @@ class CallObserver {
   int64_t min_expiry_ = 0;
   int64_t max_expiry_ = 0;
   int64_t max_ttl_ = 0;
-  std::vector<std::pair<std::string, int64_t>> admin_counts_;
-  // Stream totals.
+  std::vector<std::pair<std::string, int64_t>> counts_;  // AddCount's, and a stream's totals
+  // Stream totals of the lines already written.
   uint64_t stream_batches_ = 0;
   uint64_t stream_minted_ = 0;
-  uint64_t stream_requested_ = 0;
 };
+
+// ResolveCallerFor resolves the caller of a call to `method` (CallerOf) and tells `observer`
+// (may be null): who called, or that no rule matched.
+absl::StatusOr<Caller> ResolveCallerFor(const Authorizer& authorizer,
+                                        const grpc::ServerContextBase& context,
+                                        absl::string_view method, CallObserver* observer);
 
 }  // namespace sasmint
 

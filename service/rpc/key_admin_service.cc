@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "service/rpc/caller_context.h"
 #include "service/rpc/conversions.h"
 #include "signer/crypto_backend.h"
 
@@ -35,12 +34,8 @@ KeyAdminServiceImpl::KeyAdminServiceImpl(KeyAdmin* admin,
 
 absl::Status KeyAdminServiceImpl::Check(const grpc::CallbackServerContext& context,
                                         absl::string_view method, CallObserver& observer) const {
-  absl::StatusOr<Caller> caller = CallerOf(*authorizer_, context, method);
-  if (!caller.ok()) {
-    if (absl::IsPermissionDenied(caller.status())) observer.NoRule();
-    return caller.status();
-  }
-  observer.SetCaller(*caller);
+  absl::StatusOr<Caller> caller = ResolveCallerFor(*authorizer_, context, method, &observer);
+  if (!caller.ok()) return caller.status();
   if (absl::Status s = AuthorizeAdmin(caller->rule); !s.ok()) {
     LogDenied(*caller, method, s);
     observer.AddDenials(Denials{1, s});
@@ -77,20 +72,16 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::PutKeys(grpc::CallbackServerConte
     } else {
       if (observer.audited()) {
         for (const AdminKeyEntry& e : *entries) {
-          if (e.identity.module_id.empty()) {
-            observer.admin_ids().AddDevice(e.identity.device_id);
-          } else {
-            observer.admin_ids().AddModule(e.identity.device_id, e.identity.module_id);
-          }
+          observer.admin_ids().AddIdentity(e.identity.device_id, e.identity.module_id);
         }
       }
-      observer.AddAdminCount("entries", static_cast<int64_t>(entries->size()));
+      observer.AddCount("entries", static_cast<int64_t>(entries->size()));
       absl::StatusOr<PutKeysResult> result = admin_->PutKeys(*std::move(entries), context->peer());
       if (result.ok()) {
         response->set_added(result->added);
         response->set_changed(result->changed);
-        observer.AddAdminCount("added", result->added);
-        observer.AddAdminCount("changed", result->changed);
+        observer.AddCount("added", result->added);
+        observer.AddCount("changed", result->changed);
       }
       status = result.status();
     }
@@ -116,18 +107,13 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::DeleteKeys(grpc::CallbackServerCo
   identities.reserve(request->identities_size());
   for (const v1::Identity& id : request->identities()) {
     identities.push_back(ToAdminIdentity(id));
-    if (!observer.audited()) continue;
-    if (id.module_id().empty()) {
-      observer.admin_ids().AddDevice(id.device_id());
-    } else {
-      observer.admin_ids().AddModule(id.device_id(), id.module_id());
-    }
+    if (observer.audited()) observer.admin_ids().AddIdentity(id.device_id(), id.module_id());
   }
-  observer.AddAdminCount("entries", static_cast<int64_t>(identities.size()));
+  observer.AddCount("entries", static_cast<int64_t>(identities.size()));
   const absl::StatusOr<uint32_t> deleted = admin_->DeleteKeys(identities, context->peer());
   if (deleted.ok()) {
     response->set_deleted(*deleted);
-    observer.AddAdminCount("deleted", *deleted);
+    observer.AddCount("deleted", *deleted);
   }
   reactor->Finish(ToGrpcStatus(observer.Finish(deleted.status(), /*always=*/true)));
   return reactor;
@@ -147,7 +133,7 @@ grpc::ServerUnaryReactor* KeyAdminServiceImpl::ListKeys(grpc::CallbackServerCont
   if (page.ok()) {
     for (const KeyInfoData& k : page->keys) FillKeyInfo(k, response->add_keys());
     response->set_next_page_token(page->next_page_token);
-    observer.AddAdminCount("listed", static_cast<int64_t>(page->keys.size()));
+    observer.AddCount("listed", static_cast<int64_t>(page->keys.size()));
   }
   const absl::Status status = observer.Finish(page.status());
   if (!status.ok()) response->Clear();

@@ -28,6 +28,16 @@ MintScratch& ThreadScratch() {
   return scratch;
 }
 
+// FinishObserved ends an observed unary call with what `observer` makes of `status`; a status
+// it turns into an error (a required audit record refused) withholds the response.
+template <typename Response>
+void FinishObserved(grpc::ServerUnaryReactor* reactor, CallObserver& observer,
+                    const absl::Status& status, Response* response) {
+  const absl::Status out = observer.Finish(status);
+  if (!out.ok()) response->Clear();
+  reactor->Finish(ToGrpcStatus(out));
+}
+
 }  // namespace
 
 absl::Status TokenServiceImpl::Admit(CallObserver* observer) const {
@@ -36,21 +46,6 @@ absl::Status TokenServiceImpl::Admit(CallObserver* observer) const {
     return absl::UnavailableError("server is shutting down; retry on another replica");
   }
   return absl::OkStatus();
-}
-
-// CallerFor resolves the caller of a call and tells the observer.
-absl::StatusOr<Caller> CallerFor(const Authorizer& authorizer,
-                                 const grpc::ServerContextBase& context, absl::string_view method,
-                                 CallObserver* observer) {
-  absl::StatusOr<Caller> caller = CallerOf(authorizer, context, method);
-  if (observer != nullptr) {
-    if (caller.ok()) {
-      observer->SetCaller(*caller);
-    } else if (absl::IsPermissionDenied(caller.status())) {
-      observer->NoRule();
-    }
-  }
-  return caller;
 }
 
 grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContext* context,
@@ -62,9 +57,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintToken(grpc::CallbackServerContex
     return reactor;
   }
   CallObserver observer(observers_, RpcMethod::kMintToken, *context);
-  const absl::Status status = observer.Finish(MintUnary(*context, *request, response, &observer));
-  if (!status.ok()) response->Clear();  // a refused audit record withholds the token
-  reactor->Finish(ToGrpcStatus(status));
+  FinishObserved(reactor, observer, MintUnary(*context, *request, response, &observer), response);
   return reactor;
 }
 
@@ -73,7 +66,7 @@ absl::Status TokenServiceImpl::MintUnary(const grpc::ServerContextBase& context,
                                          v1::MintTokenResponse* response,
                                          CallObserver* observer) const {
   if (absl::Status s = Admit(observer); !s.ok()) return s;
-  absl::StatusOr<Caller> caller = CallerFor(*authorizer_, context, "MintToken", observer);
+  absl::StatusOr<Caller> caller = ResolveCallerFor(*authorizer_, context, "MintToken", observer);
   if (!caller.ok()) return caller.status();
   // A pin, not a Snapshot: the call is minted right here, and a pin shares no reference count
   // (no cache line) with the other threads minting at the same time.
@@ -104,9 +97,7 @@ grpc::ServerUnaryReactor* TokenServiceImpl::VerifyToken(grpc::CallbackServerCont
     return reactor;
   }
   CallObserver observer(observers_, RpcMethod::kVerifyToken, *context);
-  const absl::Status status = observer.Finish(VerifyUnary(*context, *request, response, &observer));
-  if (!status.ok()) response->Clear();
-  reactor->Finish(ToGrpcStatus(status));
+  FinishObserved(reactor, observer, VerifyUnary(*context, *request, response, &observer), response);
   return reactor;
 }
 
@@ -115,7 +106,7 @@ absl::Status TokenServiceImpl::VerifyUnary(const grpc::ServerContextBase& contex
                                            v1::VerifyTokenResponse* response,
                                            CallObserver* observer) const {
   if (absl::Status s = Admit(observer); !s.ok()) return s;
-  absl::StatusOr<Caller> caller = CallerFor(*authorizer_, context, "VerifyToken", observer);
+  absl::StatusOr<Caller> caller = ResolveCallerFor(*authorizer_, context, "VerifyToken", observer);
   if (!caller.ok()) return caller.status();
   const KeyStore::Pin pin(*store_);
   if (pin.table() == nullptr) return NotReady();
@@ -222,7 +213,7 @@ class UnaryBatchTask final : public SlicedTask {
   // Start admits the batch; an error finishes nothing (the caller finishes the call).
   absl::Status Start(const v1::MintTokensRequest& request) {
     absl::StatusOr<Caller> caller =
-        CallerFor(service_->authorizer(), *context_, "MintTokens", &observer_);
+        ResolveCallerFor(service_->authorizer(), *context_, "MintTokens", &observer_);
     if (!caller.ok()) return caller.status();
     absl::StatusOr<BatchJob> job =
         service_->StartBatch(request, response_, *std::move(caller), "MintTokens", &observer_);
@@ -238,9 +229,7 @@ class UnaryBatchTask final : public SlicedTask {
   // FinishCall ends the call with `status` (the observer may turn it into UNAVAILABLE, which
   // withholds the tokens).
   void FinishCall(const absl::Status& status) {
-    const absl::Status out = observer_.Finish(status);
-    if (!out.ok()) response_->Clear();
-    reactor_->Finish(ToGrpcStatus(out));
+    FinishObserved(reactor_, observer_, status, response_);
   }
 
   bool RunSlice() override {
@@ -304,7 +293,6 @@ grpc::ServerUnaryReactor* TokenServiceImpl::MintTokens(grpc::CallbackServerConte
   }
   if (absl::Status s = pool_->Submit(task); !s.ok()) {
     task->observer().Overloaded(OverloadReason::kQueueFull);
-    response->Clear();
     task->FinishCall(s);
     delete task;
   }
@@ -324,7 +312,7 @@ class TokenStream final
         observer_(service->observers(), RpcMethod::kStreamTokens, *context) {
     // The caller is resolved once per stream; an unknown one ends it before anything is read.
     absl::StatusOr<Caller> caller =
-        CallerFor(service_->authorizer(), *context, "StreamTokens", &observer_);
+        ResolveCallerFor(service_->authorizer(), *context, "StreamTokens", &observer_);
     absl::Status opened = caller.status();
     if (opened.ok()) opened = observer_.StreamOpened();
     if (!opened.ok()) {

@@ -141,6 +141,16 @@ class ObservabilityTest : public ::testing::Test {
     return context;
   }
 
+  // PutCanary puts "eu-new" with the canary key.
+  static v1::PutKeysRequest PutCanary() {
+    v1::PutKeysRequest put;
+    v1::KeyEntry* entry = put.add_entries();
+    entry->mutable_identity()->set_hub(kHub);
+    entry->mutable_identity()->set_device_id("eu-new");
+    entry->set_primary_key(kCanaryKey);
+    return put;
+  }
+
   static v1::MintTokenRequest Device(absl::string_view device) {
     v1::MintTokenRequest r;
     r.mutable_identity()->set_hub(kHub);
@@ -217,11 +227,7 @@ TEST_F(ObservabilityTest, AMixedRunIsCountedAndAuditedLineByLine) {
   EXPECT_EQ(stranger->MintToken(Context().get(), Device("eu-1"), &one).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   auto keys = v1::KeyAdmin::NewStub(Channel(ops_));
-  v1::PutKeysRequest put;
-  v1::KeyEntry* entry = put.add_entries();
-  entry->mutable_identity()->set_hub(kHub);
-  entry->mutable_identity()->set_device_id("eu-new");
-  entry->set_primary_key(kCanaryKey);
+  const v1::PutKeysRequest put = PutCanary();
   v1::PutKeysResponse put_response;
   ASSERT_TRUE(keys->PutKeys(Context().get(), put, &put_response).ok());
   ASSERT_TRUE(tokens->MintToken(Context().get(), Device("eu-new"), &one).ok());
@@ -315,11 +321,7 @@ TEST_F(ObservabilityTest, RequiredAuditWithAnUnwritableSinkHandsOutNothing) {
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
   // KeyAdmin changes are not made unaudited.
   auto keys = v1::KeyAdmin::NewStub(Channel(ops_));
-  v1::PutKeysRequest put;
-  v1::KeyEntry* entry = put.add_entries();
-  entry->mutable_identity()->set_hub(kHub);
-  entry->mutable_identity()->set_device_id("eu-new");
-  entry->set_primary_key(kCanaryKey);
+  const v1::PutKeysRequest put = PutCanary();
   v1::PutKeysResponse put_response;
   EXPECT_EQ(keys->PutKeys(Context().get(), put, &put_response).error_code(),
             grpc::StatusCode::UNAVAILABLE);

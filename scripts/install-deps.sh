@@ -27,6 +27,7 @@ elif [ "${1:-}" != "--image" ]; then
   packages+=(
     git libgtest-dev libgmock-dev googletest libbenchmark-dev
     prometheus gnuplot-nox curl                  # tests/deploy/prometheus_test.sh, bench pictures
+    etcd-server etcd-client                      # the shared admin store's tests (real etcd)
     android-libboringssl-dev
     libipsec-mb-dev                              # signer_benchmark's ipsecmb variants (optional)
     clang-14 libfuzzer-14-dev libclang-rt-14-dev # tests/fuzz (libFuzzer, clang only)

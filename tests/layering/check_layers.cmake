@@ -18,9 +18,9 @@ cmake_minimum_required(VERSION 3.25)
 set(ROOMS
   "common 0" "signer 1" "service/keystore 2" "service/authz 2"
   "service/mint 3" "service/verify 3" "service/admin 3" "service/metrics 3" "service/audit 3"
-  "service/config 4" "service/rpc 4" "service/cli 5")
+  "service/config 4" "service/etcd 4" "service/rpc 4" "service/cli 5")
 # Rooms that may see gRPC and protobuf.
-set(GRPC_ROOMS service/rpc service/cli client bench proto tests)
+set(GRPC_ROOMS service/rpc service/etcd service/cli client bench proto tests)
 # What client/ and bench/ may use of the rooms (besides themselves, proto and common).
 set(CLIENT_ALLOWED common signer)
 set(BENCH_ALLOWED common signer service/keystore service/authz service/mint client)

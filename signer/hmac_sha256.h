@@ -27,6 +27,12 @@ class HmacKey {
   // FromBytes precomputes the midstates of `key` (any length). Infallible.
   static HmacKey FromBytes(absl::Span<const uint8_t> key);
   static HmacKey FromSecret(const SecretBytes& key);
+  // FromMidstates rebuilds a key from the midstates inner_state/outer_state returned (keys kept
+  // sealed outside the process, such as the shared admin store's records).
+  static HmacKey FromMidstates(SecretKeyAccess, const Sha256State& inner,
+                               const Sha256State& outer) {
+    return FromMidstates(inner, outer);
+  }
 
   HmacKey(const HmacKey&) = default;
   HmacKey& operator=(const HmacKey&) = default;

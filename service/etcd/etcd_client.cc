@@ -191,17 +191,11 @@ absl::StatusOr<EtcdRangeResult> EtcdClient::Range(absl::string_view key,
     request.set_limit(page);
     request.set_revision(result.revision);
     etcdserverpb::RangeResponse response;
-    grpc::Status status;
-    size_t tried = 0;
-    for (; tried < endpoints_.size(); ++tried) {
-      const size_t i = current();
-      grpc::ClientContext context;
-      SetDeadline(&context, options_.request_timeout);
-      status = endpoints_[i]->kv->Range(&context, request, &response);
-      if (status.ok() || !Retryable(status, /*read=*/true)) break;
-      MoveOn(i);
-    }
-    if (!status.ok()) return FromGrpc(status, endpoint());
+    absl::Status status =
+        Unary(/*read=*/true, [&](etcdserverpb::KV::Stub& kv, grpc::ClientContext* context) {
+          return kv.Range(context, request, &response);
+        });
+    if (!status.ok()) return status;
     if (result.revision <= 0) result.revision = response.header().revision();
     for (mvccpb::KeyValue& kv : *response.mutable_kvs()) {
       EtcdKeyValue out;
@@ -217,36 +211,43 @@ absl::StatusOr<EtcdRangeResult> EtcdClient::Range(absl::string_view key,
   }
 }
 
-absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Txn(const etcdserverpb::TxnRequest& request) {
+absl::Status EtcdClient::Unary(
+    bool read,
+    absl::FunctionRef<grpc::Status(etcdserverpb::KV::Stub&, grpc::ClientContext*)> call) {
   grpc::Status status;
+  std::string address;
   for (size_t tried = 0; tried < endpoints_.size(); ++tried) {
     const size_t i = current();
     grpc::ClientContext context;
     SetDeadline(&context, options_.request_timeout);
-    etcdserverpb::TxnResponse response;
-    status = endpoints_[i]->kv->Txn(&context, request, &response);
-    if (status.ok()) return response;
-    if (!Retryable(status, /*read=*/false)) break;
+    status = call(*endpoints_[i]->kv, &context);
+    address = endpoints_[i]->address;
+    if (status.ok() || !Retryable(status, read)) break;
     MoveOn(i);
   }
-  return FromGrpc(status, endpoint());
+  return FromGrpc(status, address);
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Txn(const etcdserverpb::TxnRequest& request) {
+  etcdserverpb::TxnResponse response;
+  absl::Status status =
+      Unary(/*read=*/false, [&](etcdserverpb::KV::Stub& kv, grpc::ClientContext* context) {
+        response.Clear();
+        return kv.Txn(context, request, &response);
+      });
+  if (!status.ok()) return status;
+  return response;
 }
 
 absl::Status EtcdClient::Compact(int64_t revision) {
   etcdserverpb::CompactionRequest request;
   request.set_revision(revision);
   request.set_physical(true);
-  grpc::Status status;
-  for (size_t tried = 0; tried < endpoints_.size(); ++tried) {
-    const size_t i = current();
-    grpc::ClientContext context;
-    SetDeadline(&context, options_.request_timeout);
-    etcdserverpb::CompactionResponse response;
-    status = endpoints_[i]->kv->Compact(&context, request, &response);
-    if (status.ok() || !Retryable(status, /*read=*/true)) break;
-    MoveOn(i);
-  }
-  return FromGrpc(status, endpoint());
+  etcdserverpb::CompactionResponse response;
+  // Compaction to a revision is idempotent: it may move on after a deadline as reads do.
+  return Unary(/*read=*/true, [&](etcdserverpb::KV::Stub& kv, grpc::ClientContext* context) {
+    return kv.Compact(context, request, &response);
+  });
 }
 
 absl::StatusOr<std::unique_ptr<EtcdWatch>> EtcdClient::Watch(absl::string_view key,
@@ -259,9 +260,11 @@ absl::StatusOr<std::unique_ptr<EtcdWatch>> EtcdClient::Watch(absl::string_view k
   create->set_start_revision(start_revision);
   create->set_progress_notify(true);
   grpc::Status status;
+  std::string address;
   for (size_t tried = 0; tried < endpoints_.size(); ++tried) {
     const size_t i = current();
     Endpoint& e = *endpoints_[i];
+    address = e.address;
     // A watch on a member cut off from the leader would stay silent: etcd ends it instead when
     // asked with this metadata (clientv3's WithRequireLeader).
     auto context = std::make_unique<grpc::ClientContext>();
@@ -285,7 +288,7 @@ absl::StatusOr<std::unique_ptr<EtcdWatch>> EtcdClient::Watch(absl::string_view k
     return std::unique_ptr<EtcdWatch>(
         new WatchStream(e.address, std::move(context), std::move(stream)));
   }
-  return FromGrpc(status, endpoint());
+  return FromGrpc(status, address);
 }
 
 }  // namespace sasmint

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -104,6 +105,12 @@ class EtcdClient {
  private:
   struct Endpoint;
   explicit EtcdClient(EtcdClientOptions options);
+  // Unary runs `call` on the current endpoint and, while it fails in a way that allows it (see
+  // Retryable), on the next ones, each tried once. Returns the last status, naming the endpoint
+  // that gave it.
+  absl::Status Unary(
+      bool read,
+      absl::FunctionRef<grpc::Status(etcdserverpb::KV::Stub&, grpc::ClientContext*)> call);
   size_t current() const ABSL_LOCKS_EXCLUDED(mu_);
   void MoveOn(size_t from) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -29,6 +29,18 @@ etcdserverpb::TxnRequest Puts(const std::vector<std::pair<std::string, std::stri
   return txn;
 }
 
+// PutWithin retries one put until it succeeds or `timeout` passes (a cluster electing a new
+// leader refuses writes for a moment); returns the last status.
+absl::Status PutWithin(EtcdClient& client, const std::string& key, const std::string& value,
+                       absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Status write;
+  do {
+    write = client.Txn(Puts({{key, value}})).status();
+  } while (!write.ok() && absl::Now() < deadline);
+  return write;
+}
+
 class EtcdClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -151,12 +163,7 @@ TEST_F(EtcdClientTest, MovesToTheNextEndpointWhenOneIsDown) {
   ASSERT_GE(in_use, 0);
   etcd.Kill(in_use);
   // Quorum remains (two of three): reads and writes go on through another member.
-  absl::Status write;
-  const absl::Time deadline = absl::Now() + absl::Seconds(15);
-  do {
-    write = client->Txn(Puts({{"/f/b", "2"}})).status();
-  } while (!write.ok() && absl::Now() < deadline);
-  ASSERT_OK(write);
+  ASSERT_OK(PutWithin(*client, "/f/b", "2", absl::Seconds(15)));
   EXPECT_NE(client->endpoint(), first);
   ASSERT_OK_AND_ASSIGN(EtcdRangeResult r, client->Range("/f/", EtcdClient::PrefixEnd("/f/")));
   EXPECT_EQ(r.kvs.size(), 2u);
@@ -179,12 +186,7 @@ TEST_F(EtcdClientTest, LeaderIsFoundAndAClusterSurvivesItsLoss) {
   ASSERT_OK(leader);
   etcd.Kill(*leader);
   auto client = Connect(etcd.endpoints());
-  absl::Status write;
-  const absl::Time deadline = absl::Now() + absl::Seconds(15);
-  do {
-    write = client->Txn(Puts({{"/l/a", "1"}})).status();
-  } while (!write.ok() && absl::Now() < deadline);
-  EXPECT_OK(write);
+  EXPECT_OK(PutWithin(*client, "/l/a", "1", absl::Seconds(15)));
   ASSERT_OK(etcd.Restart(*leader));
 }
 
